@@ -1,0 +1,1 @@
+"""The ``explainlm`` command line (typer)."""

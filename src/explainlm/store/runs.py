@@ -1,0 +1,372 @@
+"""DuckDB run store with schema versions, migrations and transactional writes.
+
+>>> import tempfile, pathlib
+>>> store = RunStore(pathlib.Path(tempfile.mkdtemp()) / "runs.duckdb")
+>>> run = store.start_run("predict", model="tiny", params={"texts": 1})
+>>> store.add_predictions(run, [{"text": "good", "label": "positive", "probs": {"positive": 0.9}}])
+>>> store.finish_run(run)
+>>> store.get_run(run).status
+'finished'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from explainlm.errors import UserError
+from explainlm.paths import home_dir
+from explainlm.store.schema import MIGRATIONS, RESULT_TABLES, SCHEMA_VERSION
+
+EXPORT_FORMATS = ("json", "parquet", "csv")
+
+
+def default_store_path() -> Path:
+    """``$EXPLAINLM_HOME/runs.duckdb``."""
+    return home_dir() / "runs.duckdb"
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("explainlm", "torch", "transformers", "tokenizers", "duckdb"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    created_at: str
+    finished_at: str | None
+    command: str
+    model: str | None
+    status: str
+    params: dict[str, Any]
+    versions: dict[str, str]
+    summary: dict[str, Any] | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RunStore:
+    """A DuckDB file holding runs and their results. Each write is its own transaction.
+
+    Connections are opened per operation, so several commands can share the store one after another
+    and a crash never leaves a held lock behind.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    # -------------------------------------------------------------------------- plumbing
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        delay = 0.05
+        for attempt in range(40):
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as e:  # another process holds the file: wait a little
+                if "lock" not in str(e).lower() or attempt == 39:
+                    raise UserError(f"cannot open the run store {self.path}: {e}") from None
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.5)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP)"
+            )
+            row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] if row and row[0] is not None else 0
+            if current > SCHEMA_VERSION:
+                raise UserError(
+                    f"the run store {self.path} has schema {current}, newer than this explainlm "
+                    f"({SCHEMA_VERSION}); upgrade explainlm"
+                )
+            for version, _name, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for sql in statements:
+                    con.execute(sql)
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+
+    @property
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    # ------------------------------------------------------------------------------ runs
+    def start_run(
+        self,
+        command: str,
+        *,
+        model: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Record a new run (status ``running``) and return its id."""
+        run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        with self.transaction() as con:
+            con.execute(
+                "INSERT INTO runs (run_id, created_at, command, model, status, params, versions) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                [
+                    run_id,
+                    _now(),
+                    command,
+                    model,
+                    _json(dict(params or {})),
+                    _json(package_versions()),
+                ],
+            )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str = "finished",
+        summary: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, summary = ?, error = ? WHERE run_id = ?",
+                [
+                    status,
+                    _now(),
+                    _json(dict(summary)) if summary is not None else None,
+                    error,
+                    run_id,
+                ],
+            )
+
+    @contextmanager
+    def recorded_run(
+        self, command: str, *, model: str | None = None, params: Mapping[str, Any] | None = None
+    ) -> Iterator[RunContext]:
+        """Start a run, yield a :class:`RunContext`, and close the run as finished, failed or interrupted.
+
+        Results written before an exception stay in the store (each write is its own transaction).
+        """
+        ctx = RunContext(self, self.start_run(command, model=model, params=params))
+        try:
+            yield ctx
+        except KeyboardInterrupt:
+            self.finish_run(
+                ctx.run_id, status="interrupted", summary=ctx.summary, error="interrupted"
+            )
+            raise
+        except BaseException as e:
+            self.finish_run(
+                ctx.run_id, status="failed", summary=ctx.summary, error=f"{type(e).__name__}: {e}"
+            )
+            raise
+        self.finish_run(ctx.run_id, summary=ctx.summary)
+
+    def reopen_run(self, run_id: str) -> RunRecord:
+        """Mark an unfinished run as running again (to resume it); returns its record."""
+        rec = self.get_run(run_id)
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id]
+            )
+        return rec
+
+    def _record(self, row: Sequence[Any]) -> RunRecord:
+        run_id, created, finished, command, model, status, params, versions, summary, error = row
+        return RunRecord(
+            run_id,
+            str(created),
+            str(finished) if finished else None,
+            command,
+            model,
+            status,
+            json.loads(params) if params else {},
+            json.loads(versions) if versions else {},
+            json.loads(summary) if summary else None,
+            error,
+        )
+
+    _COLUMNS = (
+        "run_id, created_at, finished_at, command, model, status, params, versions, summary, error"
+    )
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.connect() as con:
+            rows = con.execute(
+                f"SELECT {self._COLUMNS} FROM runs WHERE run_id = ?", [run_id]
+            ).fetchall()
+            if not rows:
+                like = con.execute(
+                    f"SELECT {self._COLUMNS} FROM runs WHERE run_id LIKE ? ORDER BY created_at",
+                    [run_id + "%"],
+                ).fetchall()
+                if len(like) == 1:
+                    return self._record(like[0])
+                raise UserError(f"no run {run_id!r} in {self.path}")
+        return self._record(rows[0])
+
+    def list_runs(
+        self, *, limit: int = 50, command: str | None = None, search: str | None = None
+    ) -> list[RunRecord]:
+        sql = f"SELECT {self._COLUMNS} FROM runs"
+        where, args = [], []
+        if command:
+            where.append("command = ?")
+            args.append(command)
+        if search:
+            where.append("(run_id ILIKE ? OR model ILIKE ? OR CAST(params AS VARCHAR) ILIKE ?)")
+            args += [f"%{search}%"] * 3
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        args.append(limit)
+        with self.connect() as con:
+            return [self._record(r) for r in con.execute(sql, args).fetchall()]
+
+    # --------------------------------------------------------------------------- results
+    def add_predictions(
+        self, run_id: str, predictions: Iterable[Mapping[str, Any]], start: int = 0
+    ) -> None:
+        rows = [
+            [
+                run_id,
+                start + i,
+                p["text"],
+                p["label"],
+                _json(p["probs"]),
+                _json(p.get("warnings") or []),
+            ]
+            for i, p in enumerate(predictions)
+        ]
+        with self.transaction() as con:
+            con.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def put_items(self, run_id: str, kind: str, items: Mapping[str, Any]) -> None:
+        """Store per-item results of a dataset job in one transaction (``key -> payload``)."""
+        now = _now()
+        with self.transaction() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)",
+                [[run_id, kind, k, _json(v), now] for k, v in items.items()],
+            )
+
+    def get_items(self, run_id: str, kind: str) -> dict[str, Any]:
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT key, payload FROM items WHERE run_id = ? AND kind = ? ORDER BY key",
+                [run_id, kind],
+            ).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def results(self, run_id: str, table: str = "predictions") -> list[dict[str, Any]]:
+        """Rows of one result table for a run, JSON columns decoded."""
+        if table not in RESULT_TABLES:
+            raise UserError(f"unknown result table {table!r}; known: {', '.join(RESULT_TABLES)}")
+        with self.connect() as con:
+            cur = con.execute(
+                f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {RESULT_TABLES[table]}", [run_id]
+            )
+            cols = [d[0] for d in cur.description]
+            types = [str(d[1]) for d in cur.description]
+            out = []
+            for row in cur.fetchall():
+                rec = {}
+                for c, t, v in zip(cols, types, row, strict=True):
+                    rec[c] = json.loads(v) if t == "JSON" and v is not None else v
+                out.append(rec)
+        return out
+
+    def result_tables(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
+        return {t: rows for t in RESULT_TABLES if (rows := self.results(run_id, t))}
+
+    def export(self, run_id: str, fmt: str, output: str | os.PathLike[str]) -> list[Path]:
+        """Export a run: JSON (run record and all results), or Parquet/CSV (one file per result table)."""
+        import pandas as pd
+
+        if fmt not in EXPORT_FORMATS:
+            raise UserError(
+                f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"
+            )
+        rec = self.get_run(run_id)
+        tables = self.result_tables(rec.run_id)
+        out = Path(output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "json":
+            out.write_text(json.dumps({"run": rec.to_dict(), **tables}, indent=2, default=str))
+            return [out]
+        if not tables:
+            tables = {"runs": [rec.to_dict()]}
+        written = []
+        for name, rows in tables.items():
+            target = out if len(tables) == 1 else out.with_name(f"{out.stem}.{name}{out.suffix}")
+            frame = pd.DataFrame(
+                [
+                    {k: _json(v) if isinstance(v, (dict, list)) else v for k, v in r.items()}
+                    for r in rows
+                ]
+            )
+            if fmt == "parquet":
+                frame.to_parquet(target, index=False)
+            else:
+                frame.to_csv(target, index=False)
+            written.append(target)
+        return written
+
+
+@dataclass
+class RunContext:
+    """A run in progress: its id, and a summary written when it closes."""
+
+    store: RunStore
+    run_id: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> RunStore:
+    """Open (creating or migrating) the run store at ``path`` or the default location."""
+    return RunStore(path)

@@ -1,0 +1,47 @@
+"""Schema of the run store, as an ordered list of migrations (never edit one that has shipped)."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "runs and predictions",
+        [
+            """CREATE TABLE runs (
+                run_id VARCHAR PRIMARY KEY,
+                created_at TIMESTAMP NOT NULL,
+                finished_at TIMESTAMP,
+                command VARCHAR NOT NULL,
+                model VARCHAR,
+                status VARCHAR NOT NULL,
+                params JSON,
+                versions JSON,
+                summary JSON,
+                error VARCHAR
+            )""",
+            """CREATE TABLE predictions (
+                run_id VARCHAR NOT NULL,
+                idx INTEGER NOT NULL,
+                text VARCHAR NOT NULL,
+                label VARCHAR NOT NULL,
+                probs JSON NOT NULL,
+                warnings JSON,
+                PRIMARY KEY (run_id, idx)
+            )""",
+            # Generic per-item results of dataset jobs (keyed so an interrupted run can resume).
+            """CREATE TABLE items (
+                run_id VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL,
+                key VARCHAR NOT NULL,
+                payload JSON NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (run_id, kind, key)
+            )""",
+        ],
+    ),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# Result tables that `runs show/export` know about, with their ordering column.
+RESULT_TABLES: dict[str, str] = {"predictions": "idx", "items": "kind, key"}

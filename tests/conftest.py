@@ -1,0 +1,109 @@
+"""Shared fixtures: tiny randomly initialised models (real tokenizers, tiny configs) and the data dir.
+
+The tiny models use the real tokenizers of the two built-in models, so word grouping is tested on
+real WordPiece and byte-level BPE vocabularies while every forward pass stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from explainlm.models import ModelWrapper
+from explainlm.models.sources import resolve_source
+from explainlm.paths import data_dir as resolve_data_dir
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own run store; the model cache stays shared (it is expensive to build)."""
+    monkeypatch.setenv("EXPLAINLM_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data`` (or ``EXPLAINLM_DATA``); its absence fails loudly with the path looked for."""
+    return resolve_data_dir()
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    return resolve_source("minilm-l6").path
+
+
+@pytest.fixture(scope="session")
+def smollm_dir() -> Path:
+    return resolve_source("smollm2-135m").path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A 2-layer, 32-dim random BERT sequence classifier with MiniLM's WordPiece tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(minilm_dir)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(cfg)
+    model.config.architectures = ["BertForSequenceClassification"]
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -> Path:
+    """A 2-layer, 32-dim random Llama causal LM with SmolLM2's byte-level BPE tokenizer."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tok = AutoTokenizer.from_pretrained(smollm_dir)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    model.config.architectures = ["LlamaForCausalLM"]
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_bert_dir: Path) -> ModelWrapper:
+    return ModelWrapper.load(str(tiny_bert_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_llama_dir: Path) -> ModelWrapper:
+    return ModelWrapper.load(str(tiny_llama_dir), device="cpu")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
