@@ -56,6 +56,7 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) ->
         intermediate_size=64,
         max_position_embeddings=128,
         num_labels=2,
+        initializer_range=0.2,
         id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1},
     )
@@ -82,6 +83,7 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -
         num_key_value_heads=2,
         intermediate_size=64,
         max_position_embeddings=256,
+        initializer_range=0.2,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,

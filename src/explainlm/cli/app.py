@@ -8,8 +8,9 @@ import sys
 
 import click
 import typer
+from rich.markup import escape
 
-from explainlm.cli import demo, models, predict, runs
+from explainlm.cli import demo, explain, models, predict, runs
 from explainlm.cli.common import err_console
 from explainlm.errors import UserError
 
@@ -21,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (predict, models, runs, demo):
+for module in (predict, explain, models, runs, demo):
     module.register(app)
 
 try:  # training lives in its own module (heavier imports happen inside the command)
@@ -32,6 +33,18 @@ except ImportError:  # pragma: no cover - only while the module is absent
     pass
 
 
+# Recent typer vendors its own click: catch both its exceptions and click's.
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+
+    _CLICK_ERRORS += (_TyperClickException,)
+except ImportError:  # pragma: no cover - typer versions that use click itself
+    pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: user errors print one line, never a traceback."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -39,21 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("transformers", "accelerate", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, an Exit raised in a command (Ctrl-C becomes Exit(130) inside
+        # typer) comes back as the return value: it is the exit code.
+        rv = app(args=argv, standalone_mode=False)
     except UserError as e:
-        err_console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
-    except click.exceptions.Exit as e:
+    except _EXIT as e:
         return int(e.exit_code or 0)
-    except click.exceptions.Abort:
+    except _ABORT:
         err_console.print("aborted")
         return 130
-    except click.ClickException as e:
+    except _CLICK_ERRORS as e:  # usage errors: bad option values, unknown options
         e.show()
-        return e.exit_code
+        return int(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+        if rv == 130:
+            err_console.print("interrupted")
+        return rv
     return 0
 
 

@@ -50,6 +50,8 @@ def gather_texts(
     """Texts from the command line and/or an input file (TSV/CSV/JSONL/TXT)."""
     from explainlm.data import read_table
 
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
     out = list(texts or [])
     if input_file:
         out += read_table(input_file, text_column=text_column, limit=limit).texts
@@ -58,7 +60,7 @@ def gather_texts(
     for i, t in enumerate(out):
         if not t.strip():
             raise UserError(f"text {i + 1} is empty: nothing to predict or explain")
-    return out[:limit] if limit else out
+    return out[:limit] if limit is not None else out
 
 
 def load_task(
@@ -75,8 +77,10 @@ def load_task(
     from explainlm.models import load_model
 
     kw: dict[str, Any] = {}
-    if labels:
+    if labels is not None:
         kw["labels"] = split_list(labels)
+        if duplicated := sorted({x for x in kw["labels"] if kw["labels"].count(x) > 1}):
+            raise UserError(f"duplicate label(s) in --labels: {', '.join(duplicated)}")
     if template:
         kw["template"] = template.replace("\\n", "\n")
     if calibrate is not None:

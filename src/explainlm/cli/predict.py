@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
@@ -98,15 +99,15 @@ def predict(
     if as_json:
         emit_json({"run_id": run.run_id, "model": model, "predictions": preds})
         return
-    table = Table(title=f"{model} · run {run.run_id}")
+    table = Table(title=escape(f"{model} · run {run.run_id}"))
     table.add_column("text", overflow="fold", max_width=70)
     table.add_column("label", style="bold")
     table.add_column("p", justify="right")
     for p in preds:
         prob = p["probs"].get(p["label"], 0.0)
-        table.add_row(p["text"], p["label"], f"{prob:.3f}")
+        table.add_row(escape(p["text"]), escape(p["label"]), f"{prob:.3f}")
         for w in p.get("warnings", []):
-            table.add_row(f"[yellow]warning: {w}[/yellow]", "", "")
+            table.add_row(f"[yellow]warning: {escape(w)}[/yellow]", "", "")
     console.print(table)
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from explainlm.cli.common import console, emit_json
@@ -38,7 +39,9 @@ def list_runs(
     for col in ("created", "command", "model", "status"):
         table.add_column(col)
     for r in runs:
-        table.add_row(r.run_id, r.created_at[:19], r.command, r.model or "", r.status)
+        table.add_row(
+            *(escape(v) for v in (r.run_id, r.created_at[:19], r.command, r.model or "", r.status))
+        )
     console.print(table)
 
 
@@ -58,19 +61,21 @@ def show_run(
         emit_json({"run": rec.to_dict(), **tables})
         return
     console.print(
-        f"[bold]{rec.run_id}[/bold]  {rec.command}  model={rec.model}  status={rec.status}"
+        f"[bold]{escape(rec.run_id)}[/bold]  "
+        + escape(f"{rec.command}  model={rec.model}  status={rec.status}")
     )
     console.print(f"created {rec.created_at}  finished {rec.finished_at}")
-    console.print("params: " + json.dumps(rec.params, default=str))
+    console.print("params: " + escape(json.dumps(rec.params, default=str)))
     if rec.summary:
-        console.print("summary: " + json.dumps(rec.summary, default=str))
+        console.print("summary: " + escape(json.dumps(rec.summary, default=str)))
     if rec.error:
-        console.print(f"[red]error: {rec.error}[/red]")
+        console.print(f"[red]error: {escape(rec.error)}[/red]")
     for name, rows in tables.items():
         console.print(f"{name}: {len(rows)} rows")
         for row in rows[:20]:
             console.print(
-                "  " + json.dumps({k: v for k, v in row.items() if k != "run_id"}, default=str)
+                "  "
+                + escape(json.dumps({k: v for k, v in row.items() if k != "run_id"}, default=str))
             )
 
 
@@ -88,7 +93,7 @@ def export_run(
     rec = store.get_run(run_id)
     written = store.export(rec.run_id, fmt, output or f"{rec.run_id}.{fmt}")
     for p in written:
-        console.print(str(p))
+        console.print(str(p), markup=False, soft_wrap=True)  # paths stay whole, verbatim
 
 
 def register(app: typer.Typer) -> None:

@@ -62,10 +62,12 @@ def _format_of(path: Path, fmt: str | None) -> str:
 
 
 def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, object]]]:
-    with open(path, encoding="utf-8", newline="") as fh:
+    # utf-8-sig: files saved by spreadsheet programs start with a byte-order mark
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         if kind == "txt":
             for i, line in enumerate(fh, start=1):
-                yield i, {"text": line.rstrip("\n")}
+                if line.strip():  # blank lines are skipped, as in the other formats
+                    yield i, {"text": line.rstrip("\n")}
             return
         if kind == "jsonl":
             for i, line in enumerate(fh, start=1):
@@ -89,8 +91,10 @@ def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, object]]]:
         except StopIteration:
             raise DataFormatError(path, 1, "the file is empty (a header row is expected)") from None
         header = [h.strip() for h in header]
+        end = reader.line_num
         for row in reader:
-            line = reader.line_num
+            # a quoted field may span lines: report the line the row starts on
+            line, end = end + 1, reader.line_num
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != len(header):
@@ -124,7 +128,8 @@ def read_table(
     labels: list[str] = []
     lines: list[int] = []
     extra: dict[str, list[object]] = {c: [] for c in extra_columns}
-    for line, row in _rows(p, kind):
+    rows = _rows(p, kind)
+    for line, row in rows:
         if limit is not None and len(texts) >= limit:
             break
         for col in (text_column, *([label_column] if label_column else []), *extra_columns):
@@ -144,6 +149,9 @@ def read_table(
             labels.append(str(label).strip())
         for c in extra_columns:
             extra[c].append(row[c])
+        if limit is not None and len(texts) >= limit:
+            break  # do not parse (and fail on) rows past the limit
+    rows.close()
     if not texts:
         raise DataFormatError(p, None, "no rows found")
     return TextTable(p, texts, labels if label_column else None, lines, extra)

@@ -62,8 +62,10 @@ class Classifier:
     def label_index(self, label: str) -> int:
         return label_index(self.labels, label)
 
-    def encode(self, texts: Sequence[str], truncation: bool = True) -> list[Encoding]:
-        return self.wrapper.encode(texts, truncation=truncation)
+    def encode(
+        self, texts: Sequence[str], truncation: bool = True, allow_empty: bool = False
+    ) -> list[Encoding]:
+        return self.wrapper.encode(texts, truncation=truncation, allow_empty=allow_empty)
 
     def class_scores(self, batch: Batch, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -127,6 +129,11 @@ class SequenceClassifier(Classifier):
             str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}")))
             for i in range(wrapper.model.config.num_labels)
         ]
+        if labels and len(labels) != len(default):
+            raise UserError(
+                f"{wrapper.name} has {len(default)} labels ({', '.join(default)}); "
+                f"got {len(labels)} names: {', '.join(labels)}"
+            )
         super().__init__(wrapper, list(labels) if labels else default)
 
     def class_scores(self, batch: Batch, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
@@ -176,9 +183,15 @@ class ZeroShotClassifier(Classifier):
         if calibrate:
             self.calibrate()
 
-    def encode(self, texts: Sequence[str], truncation: bool = True) -> list[Encoding]:
+    def encode(
+        self, texts: Sequence[str], truncation: bool = True, allow_empty: bool = False
+    ) -> list[Encoding]:
         return self.wrapper.encode(
-            texts, template=self.template, chat=self.chat, truncation=truncation
+            texts,
+            template=self.template,
+            chat=self.chat,
+            truncation=truncation,
+            allow_empty=allow_empty,
         )
 
     def rows_per_item(self) -> int:
@@ -197,7 +210,8 @@ class ZeroShotClassifier(Classifier):
             inputs_embeds = w.embed(batch.input_ids)
         bias = self.bias.to(inputs_embeds.device, inputs_embeds.dtype)
         if self.single_token:
-            logits = w.forward(batch, inputs_embeds=inputs_embeds).logits[:, -1]
+            # only the last position's logits are needed (left padding puts every text's end there)
+            logits = w.forward(batch, inputs_embeds=inputs_embeds, logits_to_keep=1).logits[:, -1]
             ids = torch.tensor([v[0] for v in self.verbalizer_ids], device=logits.device)
             return torch.log_softmax(logits.float(), -1)[:, ids].to(inputs_embeds.dtype) - bias
         # Multi-token verbalizers: one row per (text, label), prompt then verbalizer on the right.

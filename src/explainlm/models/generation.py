@@ -136,15 +136,21 @@ class Generator:
                 )
         return [g for g in out if g is not None]
 
-    def continuation_ids(self, continuation: str) -> list[int]:
-        ids = self.wrapper.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    def continuation_ids(self, continuation: str | Sequence[int]) -> list[int]:
+        """Token ids of a continuation given as text (tokenized without special tokens) or as ids."""
+        if isinstance(continuation, str):
+            ids = self.wrapper.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        else:
+            ids = [int(i) for i in continuation]
         if not ids:
             raise UserError("the continuation to score is empty")
         return ids
 
     @torch.no_grad()
-    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Generation]:
-        """Teacher forcing: the model's log-prob of each token of a given continuation."""
+    def score(
+        self, prompts: Sequence[str], continuations: Sequence[str | Sequence[int]]
+    ) -> list[Generation]:
+        """Teacher forcing: the model's log-prob of each token of a given continuation (text or ids)."""
         if len(prompts) != len(continuations):
             raise UserError("give one continuation per prompt")
         w = self.wrapper
@@ -166,7 +172,7 @@ class Generator:
             result.append(
                 Generation(
                     e.text,
-                    continuations[i],
+                    w.tokenizer.decode(ids, skip_special_tokens=True),
                     ids,
                     self._decode_tokens(ids),
                     [float(v) for v in lp],

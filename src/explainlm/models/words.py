@@ -80,3 +80,23 @@ def assign_tokens_to_words(
         else:
             out.append(max(k, 0))
     return out
+
+
+def remove_words(text: str, word_spans: Sequence[tuple[int, int]], keep: Sequence[bool]) -> str:
+    """``text`` without the words whose ``keep`` flag is False (whitespace left behind is collapsed).
+
+    >>> remove_words("a good film .", split_words("a good film ."), [True, False, True, True])
+    'a film .'
+    """
+    pieces: list[str] = []
+    cursor = 0
+    for (s, e), k in zip(word_spans, keep, strict=True):
+        if not k:
+            pieces.append(text[cursor:s])
+            cursor = e
+    pieces.append(text[cursor:])
+    joined = "".join(pieces)
+    return _SPACES.sub(" ", joined).strip()
+
+
+_SPACES = re.compile(r"[ \t]{2,}")

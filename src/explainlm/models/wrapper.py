@@ -252,7 +252,7 @@ class ModelWrapper:
             if not truncation:
                 raise UserError(
                     f"text is {len(ids)} tokens long, over the model's limit of {self.max_length} "
-                    "(allow truncation to cut it)"
+                    "(drop --no-truncate, or pass truncation=True, to cut it)"
                 )
             excess = len(ids) - self.max_length
             text_pos = [i for i, o in enumerate(offsets) if o is not None]
@@ -286,17 +286,19 @@ class ModelWrapper:
         chat: bool | None = None,
         add_special_tokens: bool = True,
         truncation: bool = True,
+        allow_empty: bool = False,
     ) -> list[Encoding]:
         """Tokenize texts (inside ``template`` and, for chat models, the chat markup).
 
-        Empty texts raise :class:`UserError`; texts over the model's limit are truncated with a
-        warning kept on the encoding, or raise when ``truncation`` is False.
+        Empty texts raise :class:`UserError` (unless ``allow_empty``, which perturbation methods use
+        for "every word removed"); texts over the model's limit are truncated with a warning kept on
+        the encoding, or raise when ``truncation`` is False.
         """
         if isinstance(texts, str):
             texts = [texts]
         out = []
         for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
+            if not isinstance(t, str) or (not t.strip() and not allow_empty):
                 raise UserError(f"text {i + 1} is empty: nothing to predict or explain")
             e = self._encode_one(t, template, chat, add_special_tokens, truncation)
             for w in e.warnings:

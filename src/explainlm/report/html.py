@@ -59,6 +59,14 @@ def page(title: str, sections: Sequence[str], meta: Mapping[str, Any] | None = N
     )
 
 
+def write_path(path: str | os.PathLike[str], document: str) -> Path:
+    """Write an HTML document and return its absolute path."""
+    out = Path(path).expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(document, encoding="utf-8")
+    return out
+
+
 def write_report(
     path: str | os.PathLike[str],
     title: str,
@@ -66,7 +74,4 @@ def write_report(
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a self-contained report and return its absolute path."""
-    out = Path(path).expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(title, sections, meta), encoding="utf-8")
-    return out
+    return write_path(path, page(title, sections, meta))

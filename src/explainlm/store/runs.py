@@ -212,7 +212,7 @@ class RunStore:
         rec = self.get_run(run_id)
         with self.transaction() as con:
             con.execute(
-                "UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [run_id]
+                "UPDATE runs SET status = 'running', error = NULL WHERE run_id = ?", [rec.run_id]
             )
         return rec
 
@@ -241,12 +241,19 @@ class RunStore:
                 f"SELECT {self._COLUMNS} FROM runs WHERE run_id = ?", [run_id]
             ).fetchall()
             if not rows:
+                # starts_with, not LIKE: "_" and "%" in the prefix are not wildcards
                 like = con.execute(
-                    f"SELECT {self._COLUMNS} FROM runs WHERE run_id LIKE ? ORDER BY created_at",
-                    [run_id + "%"],
+                    f"SELECT {self._COLUMNS} FROM runs WHERE starts_with(run_id, ?) "
+                    "ORDER BY created_at",
+                    [run_id],
                 ).fetchall()
                 if len(like) == 1:
                     return self._record(like[0])
+                if like:
+                    shown = ", ".join(r[0] for r in like[:5]) + (", …" if len(like) > 5 else "")
+                    raise UserError(
+                        f"run id prefix {run_id!r} is ambiguous: {len(like)} runs match ({shown})"
+                    )
                 raise UserError(f"no run {run_id!r} in {self.path}")
         return self._record(rows[0])
 
@@ -285,6 +292,41 @@ class RunStore:
         ]
         with self.transaction() as con:
             con.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def add_explanations(self, run_id: str, explanations: Iterable[Any], start: int = 0) -> None:
+        """Store explanations (:class:`~explainlm.explanation.Explanation` objects) in one transaction."""
+        rows = []
+        for i, e in enumerate(explanations):
+            d = e.to_dict()
+            rows.append(
+                [
+                    run_id,
+                    start + i,
+                    e.text,
+                    e.method,
+                    e.target,
+                    e.label,
+                    e.predicted,
+                    _json(e.probs),
+                    e.granularity,
+                    _json(d["units"]),
+                    _json(d["scores"]),
+                    e.delta,
+                    e.seconds,
+                    _json(d),
+                ]
+            )
+        with self.transaction() as con:
+            con.executemany(
+                "INSERT INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def load_explanations(self, run_id: str) -> Any:
+        """The explanations of a run as an :class:`~explainlm.explanation.ExplanationSet`."""
+        from explainlm.explanation import Explanation, ExplanationSet
+
+        rows = self.results(self.get_run(run_id).run_id, "explanations")
+        return ExplanationSet([Explanation.from_dict(r["payload"]) for r in rows], run_id=run_id)
 
     def put_items(self, run_id: str, kind: str, items: Mapping[str, Any]) -> None:
         """Store per-item results of a dataset job in one transaction (``key -> payload``)."""

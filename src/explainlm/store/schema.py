@@ -41,7 +41,37 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        2,
+        "explanations",
+        [
+            """CREATE TABLE explanations (
+                run_id VARCHAR NOT NULL,
+                idx INTEGER NOT NULL,
+                text VARCHAR NOT NULL,
+                method VARCHAR NOT NULL,
+                target VARCHAR NOT NULL,
+                label VARCHAR NOT NULL,
+                predicted VARCHAR NOT NULL,
+                probs JSON NOT NULL,
+                granularity VARCHAR NOT NULL,
+                units JSON NOT NULL,
+                scores JSON NOT NULL,
+                delta DOUBLE,
+                seconds DOUBLE,
+                payload JSON NOT NULL,
+                PRIMARY KEY (run_id, idx)
+            )""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Result tables that `runs show/export` know about, with their ordering column.
-RESULT_TABLES: dict[str, str] = {"predictions": "idx", "items": "kind, key"}
+RESULT_TABLES: dict[str, str] = {
+    "predictions": "idx",
+    "explanations": "idx",
+    "items": "kind, key",
+}

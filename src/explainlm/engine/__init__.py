@@ -1,0 +1,5 @@
+"""The batched attribution engine shared by every explanation method."""
+
+from explainlm.engine.core import Engine, Item
+
+__all__ = ["Engine", "Item"]

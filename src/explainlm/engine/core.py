@@ -1,0 +1,247 @@
+"""One engine for every method: batched forward/backward passes from input embeddings, batched
+scoring of perturbed texts and token variants, and attention maps.
+
+Methods never run their own model loops: they say *what* to evaluate (embedding rows, reduced texts,
+token variants) and the engine packs the work of all queued texts into as few passes as the token
+budget (``max_batch_tokens``, counted as rows × padded length) allows.
+
+>>> from explainlm.models import load_model
+>>> engine = Engine(load_model("smollm2-135m"))            # doctest: +SKIP
+>>> items = engine.prepare(["A wonderful film."])           # doctest: +SKIP
+>>> items[0].predicted_label                                 # doctest: +SKIP
+'positive'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
+from explainlm.models.classifiers import Classifier
+from explainlm.models.wrapper import Batch, Encoding
+from explainlm.targets import ClassTarget
+
+RowsFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+ReduceFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Tensor], Any]
+
+
+@dataclass
+class Item:
+    """A text queued for explanation: its encoding, prediction and resolved target."""
+
+    index: int
+    encoding: Encoding
+    scores: torch.Tensor  # class scores [C]
+    label_idx: int
+    foil_idx: int | None
+    target_value: float
+
+    @property
+    def text(self) -> str:
+        return self.encoding.text
+
+    @property
+    def predicted(self) -> int:
+        return int(self.scores.argmax())
+
+
+class Engine:
+    """Batched passes over a classifier for a fixed target definition."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        target: ClassTarget | None = None,
+        *,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        progress: bool = False,
+    ) -> None:
+        self.classifier = classifier
+        self.wrapper = classifier.wrapper
+        self.target = target or ClassTarget()
+        self.max_batch_tokens = int(max_batch_tokens)
+        self.progress = progress
+        self.passes = 0  # forward passes run (for tests and benchmarks)
+
+    # ----------------------------------------------------------------------------- items
+    def prepare(self, texts: Sequence[str], *, truncation: bool = True) -> list[Item]:
+        """Encode texts, predict them in batches, and resolve the target label of each."""
+        encodings = self.classifier.encode(texts, truncation=truncation)
+        scores = self._scores(encodings)
+        idx, foil = self.target.indices(self.classifier.labels, scores)
+        values = self.target.value(scores, idx, foil)
+        return [
+            Item(
+                i,
+                e,
+                scores[i],
+                int(idx[i]),
+                None if foil is None else int(foil[i]),
+                float(values[i]),
+            )
+            for i, e in enumerate(encodings)
+        ]
+
+    def predicted_label(self, item: Item) -> str:
+        return self.classifier.labels[item.predicted]
+
+    def label(self, item: Item) -> str:
+        return self.classifier.labels[item.label_idx]
+
+    def _values(self, scores: torch.Tensor, items: Sequence[Item]) -> torch.Tensor:
+        dev = scores.device
+        idx = torch.tensor([it.label_idx for it in items], device=dev)
+        foil = None
+        if self.target.kind == "contrast":
+            foil = torch.tensor([it.foil_idx for it in items], device=dev)
+        return self.target.value(scores, idx, foil)
+
+    @torch.no_grad()
+    def _scores(self, encodings: Sequence[Encoding]) -> torch.Tensor:
+        out = torch.empty(len(encodings), len(self.classifier.labels))
+        mult = self.classifier.rows_per_item()
+        for idx in token_budget_batches(
+            [len(e) for e in encodings], self.max_batch_tokens, multiplier=mult
+        ):
+            batch = self.wrapper.collate([encodings[i] for i in idx])
+            out[idx] = self.classifier.class_scores(batch).float().cpu()
+            self.passes += 1
+        return out
+
+    # --------------------------------------------------------------------- perturbations
+    def score_encodings(
+        self, items: Sequence[Item], variants: Sequence[Sequence[Encoding]]
+    ) -> list[np.ndarray]:
+        """Target values of every variant encoding of every item, in shared batches."""
+        flat: list[Encoding] = []
+        owner: list[int] = []
+        for k, vs in enumerate(variants):
+            flat.extend(vs)
+            owner.extend([k] * len(vs))
+        if not flat:
+            return [np.zeros(0) for _ in items]
+        scores = self._scores_progress(flat)
+        values = self._values(scores, [items[k] for k in owner]).numpy()
+        out, start = [], 0
+        for vs in variants:
+            out.append(values[start : start + len(vs)].astype(np.float64))
+            start += len(vs)
+        return out
+
+    def _scores_progress(self, encodings: Sequence[Encoding]) -> torch.Tensor:
+        if not self.progress or len(encodings) < 256:
+            return self._scores(encodings)
+        out = torch.empty(len(encodings), len(self.classifier.labels))
+        chunk = 1024
+        for s in tqdm(range(0, len(encodings), chunk), desc="perturbations", unit="chunk"):
+            out[s : s + chunk] = self._scores(encodings[s : s + chunk])
+        return out
+
+    def score_texts(
+        self, items: Sequence[Item], texts: Sequence[Sequence[str]]
+    ) -> list[np.ndarray]:
+        """Target values of perturbed *texts* (re-tokenized, inside the classifier's template)."""
+        encoded = [self.classifier.encode(list(ts), allow_empty=True) if ts else [] for ts in texts]
+        return self.score_encodings(items, encoded)
+
+    def score_token_variants(
+        self, items: Sequence[Item], ids: Sequence[Sequence[Sequence[int]]]
+    ) -> list[np.ndarray]:
+        """Target values of token-id variants of each item's encoding (same length, replaced ids)."""
+        variants = [
+            [replace(it.encoding, input_ids=list(v)) for v in vs]
+            for it, vs in zip(items, ids, strict=True)
+        ]
+        return self.score_encodings(items, variants)
+
+    # ------------------------------------------------------------------------ gradients
+    def embedding_gradients(
+        self,
+        items: Sequence[Item],
+        n_rows: int,
+        rows_fn: RowsFn,
+        reduce_fn: ReduceFn,
+        *,
+        seed: int = 0,
+    ) -> list[Any]:
+        """Gradients of the target w.r.t. input embeddings, for ``n_rows`` embedding rows per item.
+
+        ``rows_fn(item, x, special, generator)`` turns the item's embeddings ``x`` ``[T, H]`` into
+        ``[n_rows, T, H]`` inputs; ``reduce_fn(item, rows, grads, values)`` turns their gradients and
+        target values into the method's result. Items × rows are packed under the token budget.
+        """
+        w = self.wrapper
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        results: list[Any] = [None] * len(items)
+        lengths = [len(it.encoding) for it in items]
+        mult = n_rows * self.classifier.rows_per_item()
+        batches = list(token_budget_batches(lengths, self.max_batch_tokens, multiplier=mult))
+        bar = tqdm(total=len(items), desc="gradients", unit="text", disable=not self.progress)
+        for idx in batches:
+            group = [items[i] for i in idx]
+            batch = w.collate([it.encoding for it in group])
+            with torch.no_grad():
+                base = w.embed(batch.input_ids)
+            rows = []
+            for b, it in enumerate(group):
+                cols = batch.positions(b)
+                x = base[b, cols]
+                special = torch.tensor(it.encoding.special, device=x.device)
+                r = rows_fn(it, x, special, gen).to(base.dtype)
+                full = base[b].unsqueeze(0).repeat(n_rows, 1, 1)
+                full[:, cols] = r
+                rows.append(full)
+            embeds = torch.cat(rows).detach().requires_grad_(True)
+            rep = Batch(
+                [e for e in batch.encodings for _ in range(n_rows)],
+                batch.input_ids.repeat_interleave(n_rows, 0),
+                batch.attention_mask.repeat_interleave(n_rows, 0),
+                batch.position_ids.repeat_interleave(n_rows, 0),
+                batch.padding_side,
+            )
+            scores = self.classifier.class_scores(rep, inputs_embeds=embeds)
+            values = self._values(scores.float(), [it for it in group for _ in range(n_rows)])
+            (grads,) = torch.autograd.grad(values.sum(), embeds)
+            self.passes += 1
+            for b, it in enumerate(group):
+                cols = batch.positions(b)
+                sl = slice(b * n_rows, (b + 1) * n_rows)
+                results[idx[b]] = reduce_fn(
+                    it, embeds[sl][:, cols].detach(), grads[sl][:, cols], values[sl].detach()
+                )
+            bar.update(len(group))
+        bar.close()
+        return results
+
+    # ------------------------------------------------------------------------ attention
+    @torch.no_grad()
+    def attentions(self, items: Sequence[Item]) -> list[torch.Tensor]:
+        """Attention maps ``[layers, heads, T, T]`` of each item's own tokens (padding removed)."""
+        w = self.wrapper
+        model = w.model
+        previous = getattr(model.config, "_attn_implementation", None)
+        if previous != "eager" and hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation("eager")
+        try:
+            out: list[torch.Tensor] = [torch.empty(0)] * len(items)
+            for idx in token_budget_batches(
+                [len(it.encoding) for it in items], self.max_batch_tokens
+            ):
+                group = [items[i] for i in idx]
+                batch = w.collate([it.encoding for it in group])
+                res = w.forward(batch, output_attentions=True)
+                self.passes += 1
+                att = torch.stack(res.attentions, dim=1).float().cpu()  # [B, L, heads, T, T]
+                for b, i in enumerate(idx):
+                    cols = torch.tensor(batch.positions(b))
+                    out[i] = att[b][:, :, cols][:, :, :, cols]
+            return out
+        finally:
+            if previous and previous != "eager" and hasattr(model, "set_attn_implementation"):
+                model.set_attn_implementation(previous)

@@ -1,0 +1,92 @@
+"""End-to-end tests on the two built-in real models (marked ``real``; they run in CI too)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from explainlm.cli.app import main
+from explainlm.data import read_table
+from explainlm.errors import UserError
+from explainlm.models import ModelWrapper, load_model, make_task
+from explainlm.models.sources import META_FILE, resolve_source
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def smollm() -> ModelWrapper:
+    return ModelWrapper.load("smollm2-135m", device="cpu")
+
+
+def test_gguf_cache_is_built_once_and_reused(smollm_dir) -> None:
+    meta = smollm_dir / META_FILE
+    weights = smollm_dir / "model.safetensors"
+    before = (meta.stat().st_mtime_ns, weights.stat().st_mtime_ns)
+    again = resolve_source("smollm2-135m")
+    assert again.path == smollm_dir and again.kind == "causal_lm" and again.chat
+    assert (meta.stat().st_mtime_ns, weights.stat().st_mtime_ns) == before
+
+
+def test_cli_predict_sentiment_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "predict",
+            "This movie was wonderful, touching and funny.",
+            "An awful, boring film: a complete waste of time, with terrible acting.",
+            "--model",
+            "smollm2-135m",
+            "--json",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["model"] == "smollm2-135m" and doc["run_id"]
+    assert [p["label"] for p in doc["predictions"]] == ["positive", "negative"]
+
+
+@pytest.mark.data
+def test_zero_shot_accuracy_on_sst2_sample(smollm, data_dir) -> None:
+    table = read_table(data_dir / "sst2/test.tsv", text_column="sentence", label_column="label")
+    texts, gold = table.texts[:120], table.labels[:120]
+    preds = make_task(smollm, "zero_shot").predict(texts)
+    acc = sum((p.label == "positive") == (g == "1") for p, g in zip(preds, gold, strict=True)) / 120
+    assert acc >= 0.7  # full test set: see benchmarks/RESULTS.md
+
+
+def test_generation_knows_a_fact(smollm) -> None:
+    gen = make_task(smollm, "generator", chat=False)
+    g = gen.generate(["The capital of France is"], max_new_tokens=4)[0]
+    assert "Paris" in g.text
+    forced = gen.score([g.prompt], [g.token_ids])[0]
+    assert forced.logprobs == pytest.approx(g.logprobs, abs=1e-3)
+
+
+def test_chat_generation_answers(smollm) -> None:
+    gen = make_task(smollm, "generator", chat=True)
+    g = gen.generate(["What is the capital of France? Answer in one word."], max_new_tokens=6)[0]
+    assert "Paris" in g.text
+    assert g.prompt_encoding.sequence.startswith("<|im_start|>system")
+
+
+def test_minilm_encoder_loads_and_needs_training() -> None:
+    w = ModelWrapper.load("minilm-l6", device="cpu")
+    assert w.kind == "encoder" and w.padding_side == "right"
+    enc = w.encode(["Unbelievably good."])[0]
+    assert enc.tokens[0] == "[CLS]" and enc.words == ["Unbelievably", "good", "."]
+    with pytest.raises(UserError, match="explainlm train"):
+        make_task(w)
+    with pytest.raises(UserError, match="explainlm train"):
+        load_model("minilm-l6")
+
+
+def test_demo_writes_report(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report.html"
+    assert main(["demo", "--output", str(out)]) == 0
+    html = out.read_text()
+    assert "wonderful, touching and funny" in html and "positive" in html
+    assert "http://" not in html and "https://" not in html  # self-contained
+    assert str(out) in capsys.readouterr().out
+    assert os.environ["EXPLAINLM_HOME"]  # the demo run went to the isolated store
