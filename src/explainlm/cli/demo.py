@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from explainlm.cli.common import DEFAULT_MODEL, console, err_console, load_task
-from explainlm.report import predictions_section, write_report
+from explainlm.cli.common import DEFAULT_MODEL, console, load_task
 from explainlm.store import open_store
 
 EXAMPLES = [
@@ -19,6 +17,8 @@ EXAMPLES = [
     "An instant classic with a brilliant script.",
     "The jokes fall flat and the ending is a mess.",
 ]
+DEMO_METHODS = ["occlusion", "integrated_gradients", "grad_x_input"]
+DEMO_PARAMS = {"integrated_gradients": {"steps": 32}}
 
 
 def demo(
@@ -27,31 +27,41 @@ def demo(
         str, typer.Option("--output", "-o", help="Report file.")
     ] = "out/demo-report.html",
 ) -> None:
-    """Classify example sentences with the built-in LLM (zero-shot) and write an HTML report.
+    """Classify and explain example reviews with the built-in LLM (zero-shot) and write an HTML report.
+
+    Three methods (occlusion, integrated gradients, input × gradient) explain each prediction.
 
     Example: explainlm demo --output out/demo-report.html
     """
+    from explainlm.cli.explain import print_explanations
+    from explainlm.explain import explain
+    from explainlm.report import predictions_section
+    from explainlm.report.heatmap import explanations_section
+    from explainlm.report.html import write_report
+
     clf = load_task(model)
     store = open_store()
-    with store.recorded_run("demo", model=model, params=clf.describe()) as run:
+    params = {**clf.describe(), "methods": DEMO_METHODS, "method_params": DEMO_PARAMS}
+    with store.recorded_run("demo", model=model, params=params) as run:
         preds = [p.to_dict() for p in clf.predict(EXAMPLES)]
         store.add_predictions(run.run_id, preds)
+        res = explain(EXAMPLES, clf, DEMO_METHODS, method_params=DEMO_PARAMS, progress=True)
+        res.run_id = run.run_id
+        store.add_explanations(run.run_id, res)
         path = write_report(
             output,
-            "explainlm demo",
-            [predictions_section(model, preds)],
-            {"model": model, "run": run.run_id, "task": clf.task},
+            "explainlm demo: why did the model decide?",
+            [predictions_section(model, preds), explanations_section(res)],
+            {
+                "model": model,
+                "run": run.run_id,
+                "task": clf.task,
+                "methods": ", ".join(DEMO_METHODS),
+            },
         )
         run.summary = {"n": len(preds), "report": str(path)}
-    table = Table(title=f"{model} (zero-shot sentiment) · run {run.run_id}")
-    table.add_column("text")
-    table.add_column("label", style="bold")
-    table.add_column("p", justify="right")
-    for p in preds:
-        table.add_row(p["text"], p["label"], f"{p['probs'][p['label']]:.3f}")
-    console.print(table)
-    err_console.print(f"report written to {path}")
-    console.print(f"Report: {path}")
+    print_explanations(res, top_k=3)
+    console.print(f"\nReport: {path}", soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:
