@@ -356,3 +356,10 @@ def test_kernel_regression_on_all_coalitions_is_exact() -> None:
     exact = shapley_exact({tuple(m): float(v) for m, v in zip(masks, y, strict=True)}, d)
     reg = kernel_shap_regression(masks, y, 0.3, 1.7, sampled=False)
     np.testing.assert_allclose(reg, exact, atol=1e-10)
+
+
+def test_mixed_precision_stays_close_to_float32(bert_clf) -> None:
+    full = explain(TEXTS, bert_clf, ["grad_x_input", "occlusion"])
+    mixed = explain(TEXTS, bert_clf, ["grad_x_input", "occlusion"], mixed_precision=True)
+    for a, b in zip(full, mixed, strict=True):
+        assert np.corrcoef(a.word_scores, b.word_scores)[0, 1] > 0.9

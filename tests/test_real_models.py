@@ -90,3 +90,25 @@ def test_demo_writes_report(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "http://" not in html and "https://" not in html  # self-contained
     assert str(out) in capsys.readouterr().out
     assert os.environ["EXPLAINLM_HOME"]  # the demo run went to the isolated store
+
+
+def test_explanations_on_the_real_llm(smollm) -> None:
+    from explainlm.explain import explain
+
+    clf = make_task(smollm, "zero_shot")
+    text = "a truly wonderful film"
+    res = explain(
+        [text], clf, ["occlusion", "kernel_shap", "integrated_gradients"],
+        method_params={"integrated_gradients": {"steps": 32}},
+    )
+    occ, shap_, ig = res
+    assert occ.predicted == "positive" and occ.words == text.split(" ")
+    p_full = clf.predict([text])[0].probs["positive"]
+    reduced = [" ".join(w for k, w in enumerate(text.split(" ")) if k != j) for j in range(4)]
+    expected = [p_full - p.probs["positive"] for p in clf.predict(reduced)]
+    assert occ.word_scores == pytest.approx(expected, abs=1e-4)
+    # exact Shapley values add up to f(x) − f(∅); the sentiment word carries the most
+    f_empty = float(clf.scores(clf.encode([""], allow_empty=True)).softmax(-1)[0, 1])
+    assert sum(shap_.word_scores) == pytest.approx(shap_.target_value - f_empty, abs=1e-4)
+    assert shap_.top(1)[0][0] == "wonderful"
+    assert ig.delta is not None and len(ig.token_scores) == len(ig.tokens)

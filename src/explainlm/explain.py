@@ -33,11 +33,13 @@ def explain(
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     truncation: bool = True,
     progress: bool = False,
+    mixed_precision: bool = False,
 ) -> ExplanationSet:
     """Explain each text's prediction with each method; one :class:`Explanation` per (text, method).
 
     ``target``: ``"prob"`` (default, the predicted label), ``"logit:positive"``, ``"log_odds:LABEL"``
     or a label; ``contrast="positive:negative"`` explains the logit difference.
+    ``mixed_precision`` runs the passes under bfloat16 autocast (for GPUs).
     """
     if isinstance(texts, str):
         texts = [texts]
@@ -53,7 +55,13 @@ def explain(
         clf.label_index(tgt.foil)
     params = dict(method_params or {})
     runners = [get_method(m, **params.get(m, {})) for m in methods]
-    engine = Engine(clf, tgt, max_batch_tokens=max_batch_tokens, progress=progress)
+    engine = Engine(
+        clf,
+        tgt,
+        max_batch_tokens=max_batch_tokens,
+        progress=progress,
+        mixed_precision=mixed_precision,
+    )
     items = engine.prepare(list(texts), truncation=truncation)
     out = []
     for runner in runners:

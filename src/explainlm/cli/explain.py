@@ -117,6 +117,9 @@ def explain_cmd(
         bool, typer.Option("--no-truncate", help="Error on over-long texts.")
     ] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, …")] = None,
+    mixed_precision: Annotated[
+        bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     html: Annotated[
         str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
@@ -152,6 +155,7 @@ def explain_cmd(
         "granularity": granularity,
         "n_texts": len(all_texts),
         "input": input_file,
+        "mixed_precision": mixed_precision,
         **clf.describe(),
     }
     store = open_store()
@@ -167,6 +171,7 @@ def explain_cmd(
             max_batch_tokens=max_batch_tokens,
             truncation=not no_truncate,
             progress=True,
+            mixed_precision=mixed_precision,
         )
         res.run_id = run.run_id
         store.add_explanations(run.run_id, res)

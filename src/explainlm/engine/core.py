@@ -14,6 +14,7 @@ budget (``max_batch_tokens``, counted as rows × padded length) allows.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -61,6 +62,7 @@ class Engine:
         *,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         progress: bool = False,
+        mixed_precision: bool = False,
     ) -> None:
         self.classifier = classifier
         self.wrapper = classifier.wrapper
@@ -68,6 +70,13 @@ class Engine:
         self.max_batch_tokens = int(max_batch_tokens)
         self.progress = progress
         self.passes = 0  # forward passes run (for tests and benchmarks)
+        self.mixed_precision = mixed_precision
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """bfloat16 autocast when mixed precision is on (meant for GPUs; works on CPU too)."""
+        if not self.mixed_precision:
+            return contextlib.nullcontext()
+        return torch.autocast(self.wrapper.device.type, dtype=torch.bfloat16)
 
     # ----------------------------------------------------------------------------- items
     def prepare(self, texts: Sequence[str], *, truncation: bool = True) -> list[Item]:
@@ -110,7 +119,8 @@ class Engine:
             [len(e) for e in encodings], self.max_batch_tokens, multiplier=mult
         ):
             batch = self.wrapper.collate([encodings[i] for i in idx])
-            out[idx] = self.classifier.class_scores(batch).float().cpu()
+            with self._autocast():
+                out[idx] = self.classifier.class_scores(batch).float().cpu()
             self.passes += 1
         return out
 
@@ -205,7 +215,8 @@ class Engine:
                 batch.position_ids.repeat_interleave(n_rows, 0),
                 batch.padding_side,
             )
-            scores = self.classifier.class_scores(rep, inputs_embeds=embeds)
+            with self._autocast():
+                scores = self.classifier.class_scores(rep, inputs_embeds=embeds)
             values = self._values(scores.float(), [it for it in group for _ in range(n_rows)])
             (grads,) = torch.autograd.grad(values.sum(), embeds)
             self.passes += 1
