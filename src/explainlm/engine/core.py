@@ -81,9 +81,21 @@ class Engine:
     # ----------------------------------------------------------------------------- items
     def prepare(self, texts: Sequence[str], *, truncation: bool = True) -> list[Item]:
         """Encode texts, predict them in batches, and resolve the target label of each."""
-        encodings = self.classifier.encode(texts, truncation=truncation)
+        return self.prepare_encodings(self.classifier.encode(texts, truncation=truncation))
+
+    def prepare_encodings(
+        self,
+        encodings: Sequence[Encoding],
+        labels: Sequence[int] | None = None,
+        foils: Sequence[int] | None = None,
+    ) -> list[Item]:
+        """Items from ready encodings; ``labels``/``foils`` fix each item's target class index."""
         scores = self._scores(encodings)
         idx, foil = self.target.indices(self.classifier.labels, scores)
+        if labels is not None:
+            idx = torch.tensor(list(labels))
+        if foils is not None:
+            foil = torch.tensor(list(foils))
         values = self.target.value(scores, idx, foil)
         return [
             Item(
@@ -169,6 +181,39 @@ class Engine:
             for it, vs in zip(items, ids, strict=True)
         ]
         return self.score_encodings(items, variants)
+
+    @torch.no_grad()
+    def continuation_logprobs(
+        self, contexts: Sequence[Encoding], continuations: Sequence[Sequence[int]]
+    ) -> list[np.ndarray]:
+        """log p of every continuation token after its context, many sequences per pass.
+
+        One forward of ``context + continuation`` gives the log-probs of all continuation positions
+        at once (teacher forcing); sequences are batched by length under the token budget.
+        """
+        w = self.wrapper
+        out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
+        lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
+        order = list(token_budget_batches(lengths, self.max_batch_tokens))
+        bar = tqdm(total=len(contexts), desc="ablations", unit="seq",
+                   disable=not self.progress or len(contexts) < 64)
+        for idx in order:
+            batch = w.collate([contexts[i] for i in idx], extra=[continuations[i] for i in idx])
+            with self._autocast():
+                logits = w.forward(batch).logits
+            self.passes += 1
+            width = batch.input_ids.shape[1]
+            for b, i in enumerate(idx):
+                m = len(continuations[i])
+                if m == 0:
+                    out[i] = np.zeros(0)
+                    continue
+                ids = torch.tensor(list(continuations[i]), device=logits.device)
+                rows = torch.log_softmax(logits[b, width - m - 1 : width - 1].float(), -1)
+                out[i] = rows.gather(-1, ids.view(-1, 1)).squeeze(-1).cpu().numpy().astype(np.float64)
+            bar.update(len(idx))
+        bar.close()
+        return out
 
     # ------------------------------------------------------------------------ gradients
     def embedding_gradients(

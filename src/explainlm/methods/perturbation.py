@@ -124,36 +124,56 @@ class Lime(_Perturbation):
     }
     citation = "Ribeiro, Singh & Guestrin (2016), 'Why Should I Trust You?'"
 
+    def masks(self, d: int, key: int) -> np.ndarray:
+        """LIME's text sampling: the full input, then masks removing 1..d random features."""
+        return lime_masks(d, int(self.params["n_samples"]), [int(self.params["seed"]), key])
+
+    def fit(self, masks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+        """Weighted ridge coefficients (the scores) and the fit's weighted R²."""
+        return lime_fit(
+            masks, values, float(self.params["kernel_width"]), float(self.params["alpha"])
+        )
+
     def _attribute(
         self, engine: Engine, items: Sequence[Item], granularity: str
     ) -> list[dict[str, Any]]:
-        from sklearn.linear_model import Ridge
-
-        n = int(self.params["n_samples"])
-        masks = []
-        for it in items:
-            d = feature_count(it, granularity)
-            rng = np.random.default_rng([int(self.params["seed"]), it.index])
-            m = np.ones((n, d), dtype=bool)
-            for row in m[1:]:
-                k = rng.integers(1, d + 1) if d else 0
-                row[rng.choice(d, size=k, replace=False)] = False
-            masks.append(m)
+        masks = [self.masks(feature_count(it, granularity), it.index) for it in items]
         values = evaluate_masks(engine, items, masks, granularity, self.params["replace"])
         out = []
-        width = float(self.params["kernel_width"])
         for it, m, y in zip(items, masks, values, strict=True):
-            x = m.astype(np.float64)
-            norms = np.linalg.norm(x, axis=1) * math.sqrt(x.shape[1])
-            cos = np.divide(x.sum(1), norms, out=np.zeros(len(x)), where=norms > 0)
-            dist = (1 - cos) * 100
-            weights = np.sqrt(np.exp(-(dist**2) / width**2))
-            model = Ridge(alpha=float(self.params["alpha"]), fit_intercept=True)
-            model.fit(x, y, sample_weight=weights)
-            res = _scores(it, granularity, model.coef_)
-            res["score"] = float(model.score(x, y, sample_weight=weights))
+            coef, score = self.fit(m, y)
+            res = _scores(it, granularity, coef)
+            res["score"] = score
             out.append(res)
         return out
+
+
+def lime_masks(d: int, n: int, seed: Any) -> np.ndarray:
+    """The full input, then ``n − 1`` masks each removing a uniform number (1..d) of features."""
+    rng = np.random.default_rng(seed)
+    m = np.ones((n, d), dtype=bool)
+    for row in m[1:]:
+        k = rng.integers(1, d + 1) if d else 0
+        row[rng.choice(d, size=k, replace=False)] = False
+    return m
+
+
+def lime_fit(
+    masks: np.ndarray, y: np.ndarray, width: float, alpha: float
+) -> tuple[np.ndarray, float]:
+    """LIME's kernel (cosine distance × 100, width ``width``) and a weighted ridge regression."""
+    from sklearn.linear_model import Ridge
+
+    x = masks.astype(np.float64)
+    if x.shape[1] == 0:
+        return np.zeros(0), 1.0
+    norms = np.linalg.norm(x, axis=1) * math.sqrt(x.shape[1])
+    cos = np.divide(x.sum(1), norms, out=np.zeros(len(x)), where=norms > 0)
+    dist = (1 - cos) * 100
+    weights = np.sqrt(np.exp(-(dist**2) / width**2))
+    model = Ridge(alpha=alpha, fit_intercept=True)
+    model.fit(x, y, sample_weight=weights)
+    return model.coef_, float(model.score(x, y, sample_weight=weights))
 
 
 def shapley_exact(values: dict[tuple[bool, ...], float], d: int) -> np.ndarray:
@@ -208,11 +228,11 @@ class KernelShap(_Perturbation):
     defaults = {"n_samples": None, "exact_max_features": 12, "seed": 0, "replace": "remove"}
     citation = "Lundberg & Lee (2017), A Unified Approach to Interpreting Model Predictions"
 
-    def _masks(self, d: int, seed: int) -> tuple[np.ndarray, bool]:
+    def masks(self, d: int, seed: int) -> tuple[np.ndarray, bool]:
+        """All 2^d coalitions (exact), or seeded paired samples whose rows 0 and 1 are ∅ and all."""
         if d <= int(self.params["exact_max_features"]):
-            return np.array(list(itertools.product([False, True], repeat=d)), dtype=bool).reshape(
-                -1, d
-            ), True
+            full = itertools.product([False, True], repeat=d)
+            return np.array(list(full), dtype=bool).reshape(-1, d), True
         n = int(self.params["n_samples"] or 2 * d + 2048)
         rng = np.random.default_rng(seed)
         sizes = np.arange(1, d)
@@ -232,23 +252,26 @@ class KernelShap(_Perturbation):
         plans = []
         for it in items:
             d = feature_count(it, granularity)
-            plans.append(self._masks(d, int(self.params["seed"]) + it.index))
+            plans.append(self.masks(d, int(self.params["seed"]) + it.index))
         values = evaluate_masks(
             engine, items, [m for m, _ in plans], granularity, self.params["replace"]
         )
         out = []
         for it, (m, exact), y in zip(items, plans, values, strict=True):
-            d = m.shape[1]
-            if d == 0:
-                phi = np.zeros(0)
-            elif exact:
-                phi = shapley_exact({tuple(row): float(v) for row, v in zip(m, y, strict=True)}, d)
-            else:
-                phi = kernel_shap_regression(m, y, float(y[0]), float(y[1]))
-            res = _scores(it, granularity, phi)
+            res = _scores(it, granularity, shapley_values(m, y, exact))
             res["exact"] = exact
             out.append(res)
         return out
+
+
+def shapley_values(masks: np.ndarray, y: np.ndarray, exact: bool) -> np.ndarray:
+    """Shapley values from f on planned coalitions (exact, or sampled with ∅ and all first)."""
+    d = masks.shape[1]
+    if d == 0:
+        return np.zeros(0)
+    if exact:
+        return shapley_exact({tuple(row): float(v) for row, v in zip(masks, y, strict=True)}, d)
+    return kernel_shap_regression(masks, y, float(y[0]), float(y[1]))
 
 
 class RandomScores(Method):
