@@ -184,20 +184,29 @@ class Engine:
 
     @torch.no_grad()
     def continuation_logprobs(
-        self, contexts: Sequence[Encoding], continuations: Sequence[Sequence[int]]
+        self,
+        contexts: Sequence[Encoding],
+        continuations: Sequence[Sequence[int]],
+        alternatives: Sequence[Sequence[int]] | None = None,
     ) -> list[np.ndarray]:
         """log p of every continuation token after its context, many sequences per pass.
 
         One forward of ``context + continuation`` gives the log-probs of all continuation positions
-        at once (teacher forcing); sequences are batched by length under the token budget.
+        at once (teacher forcing); sequences are batched by length under the token budget. With
+        ``alternatives`` (one id per position, e.g. a contrastive foil), each result is ``[2, m]``:
+        the continuation's log-probs and the alternative ids' log-probs at the same positions
+        (NaN past the alternative's end).
         """
         w = self.wrapper
         out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
-        order = list(token_budget_batches(lengths, self.max_batch_tokens))
-        bar = tqdm(total=len(contexts), desc="ablations", unit="seq",
-                   disable=not self.progress or len(contexts) < 64)
-        for idx in order:
+        bar = tqdm(
+            total=len(contexts),
+            desc="ablations",
+            unit="seq",
+            disable=not self.progress or len(contexts) < 64,
+        )
+        for idx in token_budget_batches(lengths, self.max_batch_tokens):
             batch = w.collate([contexts[i] for i in idx], extra=[continuations[i] for i in idx])
             with self._autocast():
                 logits = w.forward(batch).logits
@@ -205,12 +214,18 @@ class Engine:
             width = batch.input_ids.shape[1]
             for b, i in enumerate(idx):
                 m = len(continuations[i])
-                if m == 0:
-                    out[i] = np.zeros(0)
+                rows = torch.log_softmax(logits[b, width - m - 1 : width - 1].float(), -1).cpu()
+                ids = torch.tensor(list(continuations[i]), dtype=torch.long)
+                lp = rows.gather(-1, ids.view(-1, 1)).squeeze(-1).numpy().astype(np.float64)
+                if alternatives is None:
+                    out[i] = lp
                     continue
-                ids = torch.tensor(list(continuations[i]), device=logits.device)
-                rows = torch.log_softmax(logits[b, width - m - 1 : width - 1].float(), -1)
-                out[i] = rows.gather(-1, ids.view(-1, 1)).squeeze(-1).cpu().numpy().astype(np.float64)
+                alt = np.full(m, np.nan)
+                k = min(m, len(alternatives[i]))
+                if k:
+                    aids = torch.tensor(list(alternatives[i][:k]), dtype=torch.long)
+                    alt[:k] = rows[:k].gather(-1, aids.view(-1, 1)).squeeze(-1).numpy()
+                out[i] = np.stack([lp, alt])
             bar.update(len(idx))
         bar.close()
         return out
@@ -252,28 +267,50 @@ class Engine:
                 full = base[b].unsqueeze(0).repeat(n_rows, 1, 1)
                 full[:, cols] = r
                 rows.append(full)
-            embeds = torch.cat(rows).detach().requires_grad_(True)
-            rep = Batch(
-                [e for e in batch.encodings for _ in range(n_rows)],
-                batch.input_ids.repeat_interleave(n_rows, 0),
-                batch.attention_mask.repeat_interleave(n_rows, 0),
-                batch.position_ids.repeat_interleave(n_rows, 0),
-                batch.padding_side,
-            )
-            with self._autocast():
-                scores = self.classifier.class_scores(rep, inputs_embeds=embeds)
-            values = self._values(scores.float(), [it for it in group for _ in range(n_rows)])
-            (grads,) = torch.autograd.grad(values.sum(), embeds)
-            self.passes += 1
+            embeds = torch.cat(rows).detach()
+            owners = [it for it in group for _ in range(n_rows)]
+            grads, values = self._grad_chunks(batch, n_rows, embeds, owners)
             for b, it in enumerate(group):
                 cols = batch.positions(b)
                 sl = slice(b * n_rows, (b + 1) * n_rows)
-                results[idx[b]] = reduce_fn(
-                    it, embeds[sl][:, cols].detach(), grads[sl][:, cols], values[sl].detach()
-                )
+                results[idx[b]] = reduce_fn(it, embeds[sl][:, cols], grads[sl][:, cols], values[sl])
             bar.update(len(group))
         bar.close()
         return results
+
+    def _grad_chunks(
+        self, batch: Batch, n_rows: int, embeds: torch.Tensor, owners: Sequence[Item]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward/backward over the rows in as few chunks as the token budget allows.
+
+        Usually one chunk; a single long text with many rows (a 1,000-token prompt × 52 integration
+        points) is split so that no pass holds more than ``max_batch_tokens`` rows × tokens.
+        """
+        width = embeds.shape[1]
+        per_row = width * self.classifier.rows_per_item()
+        chunk = max(1, self.max_batch_tokens // max(per_row, 1))
+        grads = torch.empty_like(embeds)
+        values = torch.empty(len(owners), device=embeds.device)
+        for start in range(0, len(owners), chunk):
+            sl = slice(start, start + chunk)
+            rows = [start + k for k in range(len(owners[sl]))]
+            src = [r // n_rows for r in rows]
+            part = embeds[sl].clone().requires_grad_(True)
+            rep = Batch(
+                [batch.encodings[b] for b in src],
+                batch.input_ids[src],
+                batch.attention_mask[src],
+                batch.position_ids[src],
+                batch.padding_side,
+            )
+            with self._autocast():
+                scores = self.classifier.class_scores(rep, inputs_embeds=part)
+            v = self._values(scores.float(), owners[sl])
+            (g,) = torch.autograd.grad(v.sum(), part)
+            grads[sl] = g
+            values[sl] = v.detach()
+            self.passes += 1
+        return grads, values
 
     # ------------------------------------------------------------------------ attention
     @torch.no_grad()

@@ -8,9 +8,10 @@ by the mask (or unknown) / padding token.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from explainlm.engine import Engine, Item
 from explainlm.errors import UserError
 from explainlm.methods.base import Method
 from explainlm.models.words import remove_words
+from explainlm.models.wrapper import Encoding, ModelWrapper
 
 REPLACE = ("remove", "mask", "pad")
 
@@ -28,32 +30,36 @@ def feature_count(item: Item, granularity: str) -> int:
     return len(enc.word_spans) if granularity == "word" else len(enc.text_token_positions)
 
 
-def _replacement_id(engine: Engine, kind: str) -> int:
-    tok = engine.wrapper.tokenizer
+def replacement_id(wrapper: ModelWrapper, kind: str) -> int:
+    """The token that stands in for a removed one: the mask (or unknown) token, or padding."""
+    tok = wrapper.tokenizer
     if kind == "mask" and tok.mask_token_id is not None:
         return int(tok.mask_token_id)
     if kind == "mask" and tok.unk_token_id is not None:
         return int(tok.unk_token_id)
-    return engine.wrapper.pad_token_id
+    return wrapper.pad_token_id
 
 
-def evaluate_masks(
-    engine: Engine,
-    items: Sequence[Item],
+def mask_variants(
+    wrapper: ModelWrapper,
+    encodings: Sequence[Encoding],
     masks: Sequence[np.ndarray],
     granularity: str,
     replace: str,
-) -> list[np.ndarray]:
-    """Target values of each item under each keep-mask (rows: variants; columns: features)."""
-    if replace == "remove" and granularity == "word":
-        texts = [
-            [remove_words(it.encoding.text, it.encoding.word_spans, row) for row in m]
-            for it, m in zip(items, masks, strict=True)
-        ]
-        return engine.score_texts(items, texts)
-    variants = []
-    for it, m in zip(items, masks, strict=True):
-        enc = it.encoding
+    encode: Callable[[list[str]], list[Encoding]],
+) -> list[list[Encoding]]:
+    """The variant encodings of each encoding under each keep-mask over its features.
+
+    Word granularity with ``remove``: the words are deleted from the text, which ``encode``
+    re-tokenizes (inside the task's template). Otherwise the features' tokens are deleted or replaced
+    by :func:`replacement_id` in place.
+    """
+    out: list[list[Encoding]] = []
+    for enc, m in zip(encodings, masks, strict=True):
+        if replace == "remove" and granularity == "word":
+            texts = [remove_words(enc.text, enc.word_spans, row) for row in m]
+            out.append(encode(texts) if texts else [])
+            continue
         ids = np.asarray(enc.input_ids)
         if granularity == "word":
             owner = np.asarray(enc.word_ids)  # feature of each token (-1 = not a feature)
@@ -65,11 +71,30 @@ def evaluate_masks(
         for row in m:
             dropped = (owner >= 0) & ~np.append(row, True)[owner]
             if replace == "remove":
-                rows.append(ids[~dropped].tolist())
+                new_ids = ids[~dropped].tolist()
             else:
-                rows.append(np.where(dropped, _replacement_id(engine, replace), ids).tolist())
-        variants.append(rows)
-    return engine.score_token_variants(items, variants)
+                new_ids = np.where(dropped, replacement_id(wrapper, replace), ids).tolist()
+            rows.append(dataclasses.replace(enc, input_ids=new_ids))
+        out.append(rows)
+    return out
+
+
+def evaluate_masks(
+    engine: Engine,
+    items: Sequence[Item],
+    masks: Sequence[np.ndarray],
+    granularity: str,
+    replace: str,
+) -> list[np.ndarray]:
+    """Target values of each item under each keep-mask (rows: variants; columns: features)."""
+
+    def encode(texts: list[str]) -> list[Encoding]:
+        return engine.classifier.encode(texts, allow_empty=True)
+
+    variants = mask_variants(
+        engine.wrapper, [it.encoding for it in items], masks, granularity, replace, encode
+    )
+    return engine.score_encodings(items, variants)
 
 
 class _Perturbation(Method):
