@@ -1,0 +1,209 @@
+"""Generation attribution throughput: explainlm vs Captum's LLM attribution, same model and inputs.
+
+Prompts are ``Review: <SST-2 test sentence>\\nSentiment:``; each gets a fixed continuation (the
+model's greedy ``--continuation-tokens`` tokens, generated once) that every tool explains by
+teacher forcing. Prints explanations/s (one explanation = one prompt's full matrix) and ratios.
+
+    python benchmarks/generation_throughput.py --n 8
+    python benchmarks/generation_throughput.py --n 8 --json --tools explainlm,captum
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainlm.data import read_table
+from explainlm.generation import explain_generation
+from explainlm.models import load_model
+from explainlm.paths import data_dir
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--continuation-tokens", type=int, default=10)
+    ap.add_argument("--ig-steps", type=int, default=50)
+    ap.add_argument("--tools", default="explainlm,captum")
+    ap.add_argument("--max-batch-tokens", type=int, default=8192)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    tools = set(args.tools.split(","))
+
+    gen = load_model("smollm2-135m", "generator", device=args.device, chat=False)
+    w = gen.wrapper
+    sentences = read_table(
+        data_dir() / "sst2" / "test.tsv", text_column="sentence", limit=args.n + 2
+    ).texts
+    prompts = [f"Review: {s}\nSentiment:" for s in sentences]
+    warm, prompts = prompts[:2], prompts[2:]
+    conts = [
+        g.token_ids for g in gen.generate(warm + prompts, max_new_tokens=args.continuation_tokens)
+    ]
+    warm_conts, conts = conts[:2], conts[2:]
+    results: list[dict[str, Any]] = []
+
+    def record(tool: str, method: str, mode: str, seconds: float) -> None:
+        eps = len(prompts) / seconds
+        results.append(
+            {
+                "tool": tool,
+                "method": method,
+                "mode": mode,
+                "n": len(prompts),
+                "seconds": round(seconds, 3),
+                "explanations_per_second": eps,
+            }
+        )
+        log(f"{tool:>10} {method:<22} {mode:<34} {eps:8.3f}/s ({seconds:.1f} s)")
+
+    ours: dict[str, Any] = {}
+    if "explainlm" in tools:
+        configs = [
+            ("occlusion", "word, removed (default)", {}, "word"),
+            (
+                "occlusion",
+                "token, pad (Captum's definition)",
+                {"occlusion": {"replace": "pad"}},
+                "token",
+            ),
+            (
+                "integrated_gradients",
+                f"{args.ig_steps} steps, all targets batched",
+                {"integrated_gradients": {"steps": args.ig_steps}},
+                "token",
+            ),
+        ]
+        for method, mode, params, gran in configs:
+
+            def run(
+                ps: list[str], cs: list[list[int]], method=method, params=params, gran=gran
+            ) -> Any:
+                return explain_generation(
+                    ps,
+                    gen,
+                    [method],
+                    target_texts=cs,
+                    granularity=gran,
+                    method_params=params,
+                    max_batch_tokens=args.max_batch_tokens,
+                )
+
+            run(warm, warm_conts)
+            res, sec = timed(lambda run=run: run(prompts, conts))
+            ours[(method, gran)] = res
+            record("explainlm", method, mode, sec)
+
+    captum_fa: list[np.ndarray] = []
+    if "captum" in tools:
+        from captum.attr import (
+            FeatureAblation,
+            LayerIntegratedGradients,
+            LLMAttribution,
+            LLMGradientAttribution,
+            TextTokenInput,
+        )
+
+        fa = LLMAttribution(FeatureAblation(w.model), w.tokenizer)
+        lig = LLMGradientAttribution(
+            LayerIntegratedGradients(w.model, w.model.model.embed_tokens), w.tokenizer
+        )
+
+        def captum_fa_run(ps: list[str], cs: list[list[int]]) -> list[np.ndarray]:
+            out = []
+            for p, c in zip(ps, cs, strict=True):
+                inp = TextTokenInput(p, w.tokenizer, baselines=w.pad_token_id)
+                out.append(
+                    fa.attribute(inp, target=torch.tensor(c)).token_attr.detach().cpu().numpy()
+                )
+            return out
+
+        def captum_ig_run(ps: list[str], cs: list[list[int]]) -> None:
+            for p, c in zip(ps, cs, strict=True):
+                inp = TextTokenInput(p, w.tokenizer)
+                lig.attribute(inp, target=torch.tensor(c), n_steps=args.ig_steps)
+
+        captum_fa_run(warm, warm_conts)
+        captum_fa, sec = timed(lambda: captum_fa_run(prompts, conts))
+        record("captum", "occlusion", "LLMAttribution(FeatureAblation), pad", sec)
+        captum_ig_run(warm[:1], warm_conts[:1])
+        _, sec = timed(lambda: captum_ig_run(prompts, conts))
+        record(
+            "captum",
+            "integrated_gradients",
+            f"LLMGradientAttribution(LIG), {args.ig_steps} steps",
+            sec,
+        )
+
+    by = {(r["tool"], r["method"], r["mode"]): r["explanations_per_second"] for r in results}
+    ratios = {}
+    for (tool, method, mode), eps in by.items():
+        if tool != "explainlm":
+            continue
+        peer = [v for (t, m, _), v in by.items() if t == "captum" and m == method]
+        if peer:
+            ratios[f"{method} / {mode}"] = eps / peer[0]
+    agreement = None
+    if captum_fa and ("occlusion", "token") in ours:
+        n_prompt = [len(w.tokenizer(p)["input_ids"]) for p in prompts]
+        diffs = [
+            float(np.nanmax(np.abs(np.array([r[:k] for r in a.matrix], dtype=float) - ref)))
+            for a, ref, k in zip(ours[("occlusion", "token")], captum_fa, n_prompt, strict=True)
+        ]
+        agreement = {
+            "row0_max_abs_diff": max(
+                float(np.max(np.abs(np.array(a.matrix[0][:k], dtype=float) - ref[0])))
+                for a, ref, k in zip(ours[("occlusion", "token")], captum_fa, n_prompt, strict=True)
+            ),
+            "all_rows_max_abs_diff": max(diffs),
+        }
+    doc = {
+        "device": args.device
+        if args.device != "cpu"
+        else f"cpu ({platform.processor() or platform.machine()})",
+        "date": datetime.date.today().isoformat(),
+        "torch_threads": torch.get_num_threads(),
+        "continuation_tokens": args.continuation_tokens,
+        "results": results,
+        "ratios": ratios,
+        "captum_agreement": agreement,
+    }
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        print(
+            f"device {doc['device']}, {len(prompts)} prompts, {args.continuation_tokens} generated tokens each"
+        )
+        print(f"{'tool':>10} {'method':<22} {'mode':<40} {'expl/s':>9}")
+        for r in results:
+            print(
+                f"{r['tool']:>10} {r['method']:<22} {r['mode']:<40} {r['explanations_per_second']:9.3f}"
+            )
+        for k, v in ratios.items():
+            print(f"ratio explainlm/captum  {k}: {v:.1f}x")
+        print(f"agreement with Captum FeatureAblation: {agreement}")
+
+
+if __name__ == "__main__":
+    main()
