@@ -61,13 +61,16 @@ def summary(e: Explanation, k: int = 2) -> str:
 
 def explanation_html(e: Explanation) -> str:
     """One explanation as a card: method, heatmap, summary, parameters."""
-    params = ", ".join(f"{k}={v}" for k, v in e.params.items())
-    delta = f" · completeness δ = {e.delta:+.2e}" if e.delta is not None else ""
+    facts = [f"target {e.target}"]
+    if e.params:
+        facts.append(", ".join(f"{k}={v}" for k, v in e.params.items()))
+    if e.delta is not None:
+        facts.append(f"completeness δ = {e.delta:+.2e}")
+    facts.append(f"{e.seconds * 1000:.1f} ms")
     return (
         f'<div class="card"><h3>{esc(e.method)}</h3>{heat_spans(e)}'
         f'<div class="summary">{esc(summary(e))}</div>'
-        f'<div class="muted">target {esc(e.target)} · {esc(params)}{esc(delta)} · '
-        f"{e.seconds * 1000:.1f} ms</div></div>"
+        f'<div class="muted">{esc(" · ".join(facts))}</div></div>'
     )
 
 

@@ -58,11 +58,11 @@ def matrix_html(a: GenerationAttribution) -> str:
     )
     rows = []
     for i, (unit, row) in enumerate(zip(a.target_units, a.matrix, strict=True)):
-        top = ", ".join(f"{esc(u.strip())} {v:+.2f}" for u, v in a.top_sources(i))
+        top = ", ".join(f"{esc(show(u))} {v:+.2f}" for u, v in a.top_sources(i))
         lp = a.target_logprobs[i] if i < len(a.target_logprobs) else float("nan")
         cells = "".join(_cell(v, scale) for v in row)
         rows.append(
-            f'<tr><th title="log p = {lp:.3f}">{esc(unit)}</th>{cells}<td style="text-align:left">{top}</td></tr>'
+            f'<tr><th title="log p = {lp:.3f}">{esc(show(unit))}</th>{cells}<td style="text-align:left">{top}</td></tr>'
         )
     return (
         f'<div class="card"><h3>{esc(a.method)} · target {esc(a.target)}</h3>'
