@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 from explainlm.errors import ExplainlmError, UserError
+from explainlm.evaluation import evaluate
+from explainlm.explain import explain
 from explainlm.models import (
     Generator,
     ModelWrapper,
@@ -35,6 +37,8 @@ __all__ = [
     "UserError",
     "ZeroShotClassifier",
     "__version__",
+    "evaluate",
+    "explain",
     "list_models",
     "load_model",
     "make_task",
