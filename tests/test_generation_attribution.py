@@ -248,3 +248,28 @@ def test_save_load_and_cli_json(gen, tiny_llama_dir: Path, tmp_path: Path, capsy
     assert len(att["matrix"]) == len(att["target_units"]) == len(att["target_logprobs"]) == 2
     assert "<b>x</b>" not in (tmp_path / "c.html").read_text()
     assert main(["generate", "  ", "--model", str(tiny_llama_dir)]) == 2
+
+
+def test_shared_prefix_kv_cache_gives_the_same_logprobs(tiny_llama) -> None:
+    from explainlm.engine import Engine
+    from explainlm.engine.core import shared_prefix_length
+    from explainlm.generation import NextTokenScorer
+    from explainlm.methods.perturbation import mask_variants
+
+    gen = Generator(tiny_llama, chat=True)
+    prompt = " ".join(f"w{k}" for k in range(60)) + " and a wonderful film"
+    enc = gen.encode([prompt])[0]
+    d = len(enc.word_spans)
+    variants = mask_variants(tiny_llama, [enc], [~np.eye(d, dtype=bool)[-4:]], "word", "remove",
+                             lambda t: tiny_llama.encode(t, chat=True))[0]
+    contexts = [enc, *variants]
+    assert shared_prefix_length([c.input_ids for c in contexts]) > 64  # system prompt + 60 words
+    cont = [[11, 22, 33]] * len(contexts)
+    foil = [[44, 55]] * len(contexts)
+    engine = Engine(NextTokenScorer(tiny_llama), max_batch_tokens=300)
+    plain = engine.continuation_logprobs(contexts, cont, foil, min_shared_prefix=10**9)
+    engine.passes = 0
+    cached = engine.continuation_logprobs(contexts, cont, foil, min_shared_prefix=8)
+    assert engine.passes >= 1
+    for a, b in zip(plain, cached, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

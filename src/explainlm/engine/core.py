@@ -15,6 +15,7 @@ budget (``max_batch_tokens``, counted as rows × padded length) allows.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +28,8 @@ from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_bat
 from explainlm.models.classifiers import Classifier
 from explainlm.models.wrapper import Batch, Encoding
 from explainlm.targets import ClassTarget
+
+MIN_SHARED_PREFIX = 64  # tokens: below this, re-running the prefix costs less than copying caches
 
 RowsFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 ReduceFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Tensor], Any]
@@ -188,6 +191,8 @@ class Engine:
         contexts: Sequence[Encoding],
         continuations: Sequence[Sequence[int]],
         alternatives: Sequence[Sequence[int]] | None = None,
+        *,
+        min_shared_prefix: int = MIN_SHARED_PREFIX,
     ) -> list[np.ndarray]:
         """log p of every continuation token after its context, many sequences per pass.
 
@@ -199,6 +204,9 @@ class Engine:
         """
         w = self.wrapper
         out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
+        shared = shared_prefix_length([c.input_ids for c in contexts])
+        if shared >= min_shared_prefix and w.is_decoder:
+            return self._continuation_logprobs_cached(contexts, continuations, alternatives, shared)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
         bar = tqdm(
             total=len(contexts),
@@ -214,20 +222,58 @@ class Engine:
             width = batch.input_ids.shape[1]
             for b, i in enumerate(idx):
                 m = len(continuations[i])
-                rows = torch.log_softmax(logits[b, width - m - 1 : width - 1].float(), -1).cpu()
-                ids = torch.tensor(list(continuations[i]), dtype=torch.long)
-                lp = rows.gather(-1, ids.view(-1, 1)).squeeze(-1).numpy().astype(np.float64)
-                if alternatives is None:
-                    out[i] = lp
-                    continue
-                alt = np.full(m, np.nan)
-                k = min(m, len(alternatives[i]))
-                if k:
-                    aids = torch.tensor(list(alternatives[i][:k]), dtype=torch.long)
-                    alt[:k] = rows[:k].gather(-1, aids.view(-1, 1)).squeeze(-1).numpy()
-                out[i] = np.stack([lp, alt])
+                alt = None if alternatives is None else alternatives[i]
+                out[i] = _gather(logits[b, width - m - 1 : width - 1], continuations[i], alt)
             bar.update(len(idx))
         bar.close()
+        return out
+
+    def _continuation_logprobs_cached(
+        self,
+        contexts: Sequence[Encoding],
+        continuations: Sequence[Sequence[int]],
+        alternatives: Sequence[Sequence[int]] | None,
+        shared: int,
+    ) -> list[np.ndarray]:
+        """:meth:`continuation_logprobs` with the shared prefix run once and its KV cache reused.
+
+        Every context starts with the same ``shared`` tokens (a chat system prompt, or a long
+        document whose later words are ablated): the prefix's keys and values are computed once,
+        repeated over each batch, and only the suffixes (right-padded) are run.
+        """
+        w = self.wrapper
+        prefix = torch.tensor([list(contexts[0].input_ids[:shared])], device=w.device)
+        with self._autocast():
+            base = w.model(input_ids=prefix, use_cache=True).past_key_values
+        suffixes = [
+            list(c.input_ids[shared:]) + list(k)
+            for c, k in zip(contexts, continuations, strict=True)
+        ]
+        out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
+        for idx in token_budget_batches([len(x) + shared for x in suffixes], self.max_batch_tokens):
+            width = max(len(suffixes[i]) for i in idx)
+            ids = torch.full((len(idx), width), w.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), shared + width), dtype=torch.long)
+            mask[:, :shared] = 1
+            for b, i in enumerate(idx):
+                ids[b, : len(suffixes[i])] = torch.tensor(suffixes[i])
+                mask[b, shared : shared + len(suffixes[i])] = 1
+            cache = copy.deepcopy(base)
+            cache.batch_repeat_interleave(len(idx))
+            pos = (shared + torch.arange(width)).expand(len(idx), -1)
+            with self._autocast():
+                logits = w.model(
+                    input_ids=ids.to(w.device),
+                    attention_mask=mask.to(w.device),
+                    position_ids=pos.to(w.device),
+                    past_key_values=cache,
+                    use_cache=True,
+                ).logits
+            self.passes += 1
+            for b, i in enumerate(idx):
+                m, n_ctx = len(continuations[i]), len(contexts[i]) - shared
+                alt = None if alternatives is None else alternatives[i]
+                out[i] = _gather(logits[b, n_ctx - 1 : n_ctx - 1 + m], continuations[i], alt)
         return out
 
     # ------------------------------------------------------------------------ gradients
@@ -338,3 +384,33 @@ class Engine:
         finally:
             if previous and previous != "eager" and hasattr(model, "set_attn_implementation"):
                 model.set_attn_implementation(previous)
+
+
+def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix all sequences share, leaving every one at least one own token."""
+    if not sequences:
+        return 0
+    first = sequences[0]
+    n = min(len(x) for x in sequences) - 1
+    k = 0
+    while k < n and all(x[k] == first[k] for x in sequences):
+        k += 1
+    return max(k, 0)
+
+
+def _gather(
+    logits: torch.Tensor, ids: Sequence[int], alternatives: Sequence[int] | None
+) -> np.ndarray:
+    """log p of ``ids`` at successive positions (and of ``alternatives`` there: ``[2, m]``)."""
+    rows = torch.log_softmax(logits.float(), -1).cpu()
+    m = len(ids)
+    lp = rows.gather(-1, torch.tensor(list(ids), dtype=torch.long).view(-1, 1)).squeeze(-1)
+    lp = lp.numpy().astype(np.float64)
+    if alternatives is None:
+        return lp
+    alt = np.full(m, np.nan)
+    k = min(m, len(alternatives))
+    if k:
+        aids = torch.tensor(list(alternatives[:k]), dtype=torch.long)
+        alt[:k] = rows[:k].gather(-1, aids.view(-1, 1)).squeeze(-1).numpy()
+    return np.stack([lp, alt])
