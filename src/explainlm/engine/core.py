@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -167,23 +167,6 @@ class Engine:
         for s in tqdm(range(0, len(encodings), chunk), desc="perturbations", unit="chunk"):
             out[s : s + chunk] = self._scores(encodings[s : s + chunk])
         return out
-
-    def score_texts(
-        self, items: Sequence[Item], texts: Sequence[Sequence[str]]
-    ) -> list[np.ndarray]:
-        """Target values of perturbed *texts* (re-tokenized, inside the classifier's template)."""
-        encoded = [self.classifier.encode(list(ts), allow_empty=True) if ts else [] for ts in texts]
-        return self.score_encodings(items, encoded)
-
-    def score_token_variants(
-        self, items: Sequence[Item], ids: Sequence[Sequence[Sequence[int]]]
-    ) -> list[np.ndarray]:
-        """Target values of token-id variants of each item's encoding (same length, replaced ids)."""
-        variants = [
-            [replace(it.encoding, input_ids=list(v)) for v in vs]
-            for it, vs in zip(items, ids, strict=True)
-        ]
-        return self.score_encodings(items, variants)
 
     @torch.no_grad()
     def continuation_logprobs(
