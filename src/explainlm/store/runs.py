@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from explainlm.paths import home_dir
 from explainlm.store.schema import MIGRATIONS, RESULT_TABLES, SCHEMA_VERSION
 
 EXPORT_FORMATS = ("json", "parquet", "csv")
+_PROCESS_LOCK = threading.RLock()
 
 
 def default_store_path() -> Path:
@@ -88,6 +90,12 @@ class RunStore:
     # -------------------------------------------------------------------------- plumbing
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # DuckDB refuses two simultaneous attachments of one file from threads of one process
+        # ("Unique file handle conflict"), so connections are serialised within the process.
+        with _PROCESS_LOCK:
+            yield from self._connect()
+
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         delay = 0.05
         for attempt in range(40):
             try:

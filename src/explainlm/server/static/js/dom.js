@@ -1,0 +1,125 @@
+// DOM building without innerHTML: every piece of text goes in through textContent.
+
+/** el("div", {class: "x", title: "t"}, child, "text", ...) */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "style") node.style.cssText = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k in node && typeof v !== "string") node[k] = v;
+    else node.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+export function clear(node) {
+  while (node.firstChild) node.firstChild.remove();
+  return node;
+}
+
+export const fmt = (v, digits = 3) =>
+  v === null || v === undefined || Number.isNaN(v) ? "–" : (v >= 0 ? "+" : "") + v.toFixed(digits);
+
+/** Red pushes towards the target, blue against; alpha by |score| / scale. */
+export function heatColor(score, scale) {
+  const a = scale > 0 ? Math.min(Math.abs(score) / scale, 1) : 0;
+  const rgb = score > 0 ? "220,38,38" : "37,99,235";
+  return `rgba(${rgb},${(a * 0.85).toFixed(2)})`;
+}
+
+const tip = el("div", { class: "tip", hidden: true });
+document.addEventListener("DOMContentLoaded", () => document.body.append(tip));
+
+/** A hover tooltip (besides the native title) with the exact value. */
+export function hoverValue(node, text) {
+  node.title = text;
+  node.dataset.value = text;
+  node.addEventListener("mouseenter", () => {
+    tip.textContent = text;
+    tip.hidden = false;
+  });
+  node.addEventListener("mousemove", (ev) => {
+    tip.style.left = `${ev.clientX + 12}px`;
+    tip.style.top = `${ev.clientY + 14}px`;
+  });
+  node.addEventListener("mouseleave", () => {
+    tip.hidden = true;
+  });
+  return node;
+}
+
+/** One explanation's units as coloured spans. */
+export function heatmap(exp) {
+  const scores = exp.scores.map((s) => (s === null ? 0 : s));
+  const scale = Math.max(0, ...scores.map(Math.abs));
+  const box = el("div", { class: "heat" });
+  exp.units.forEach((unit, i) => {
+    const span = el("span", { class: "unit", style: `background:${heatColor(scores[i], scale)}` });
+    span.textContent = unit;
+    hoverValue(span, `${unit.trim() || unit}: ${fmt(scores[i], 4)}`);
+    box.append(span, " ");
+  });
+  return box;
+}
+
+export function legend() {
+  return el(
+    "div",
+    { class: "legend" },
+    el("span", { class: "swatch", style: "background:rgba(220,38,38,.8)" }),
+    "supports the explained label",
+    el("span", { class: "swatch", style: "background:rgba(37,99,235,.8)" }),
+    "pushes against it · hover a word for its score",
+  );
+}
+
+/** Probability bars of a prediction. */
+export function probs(p) {
+  const entries = Object.entries(p).sort((a, b) => b[1] - a[1]);
+  return el(
+    "div",
+    { class: "probs" },
+    entries.map(([lab, v]) =>
+      el("span", {}, el("b", {}, lab), el("span", { class: "bar", style: `width:${Math.round(80 * v)}px` }), v.toFixed(3)),
+    ),
+  );
+}
+
+/** A generation attribution matrix: rows are generated tokens, columns their sources. */
+export function matrix(a) {
+  const live = [];
+  a.matrix.forEach((row) =>
+    row.forEach((v, j) => {
+      if (v !== null && a.source_kinds[j] !== "template") live.push(Math.abs(v));
+    }),
+  );
+  const scale = Math.max(0, ...live);
+  const head = el("tr", {}, el("th", {}, "generated ↓ / source →"));
+  a.source_units.forEach((u, j) => {
+    const kind = a.source_kinds[j];
+    head.append(el("th", { class: `src ${kind === "template" ? "tmpl" : kind === "generated" ? "gen" : ""}` }, u));
+  });
+  const table = el("table", { class: "matrix" }, el("thead", {}, head));
+  const body = el("tbody");
+  a.target_units.forEach((t, i) => {
+    const tr = el("tr", {}, el("th", { class: "tgt", title: `log p = ${fmt(a.target_logprobs[i])}` }, t));
+    a.matrix[i].forEach((v, j) => {
+      if (v === null) {
+        tr.append(el("td", { class: "none" }));
+        return;
+      }
+      const td = el("td", { style: `background:${heatColor(v, scale)}` }, v.toFixed(2));
+      hoverValue(td, `${t.trim() || t} ← ${a.source_units[j].trim() || a.source_units[j]}: ${fmt(v, 4)}`);
+      tr.append(td);
+    });
+    body.append(tr);
+  });
+  table.append(body);
+  return el("div", { class: "matrix-wrap" }, table);
+}

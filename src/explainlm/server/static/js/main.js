@@ -1,0 +1,55 @@
+// Page routing (#explain, #generate, #history), the notice bar and the API token form.
+import { api, setToken, whenUnauthorised } from "./api.js";
+import { explainPage } from "./explain.js";
+import { generatePage } from "./generate.js";
+import { historyPage } from "./history.js";
+
+const pages = { explain: explainPage, generate: generatePage, history: historyPage };
+const built = new Set();
+let models = null;
+
+export function notice(message) {
+  const box = document.getElementById("notice");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+async function loadModels() {
+  if (!models) models = await api("/api/models");
+  return models;
+}
+
+async function show() {
+  const name = (location.hash.slice(1).split("/")[0] || "explain").toLowerCase();
+  const page = pages[name] ? name : "explain";
+  for (const p of Object.keys(pages)) document.getElementById(`page-${p}`).hidden = p !== page;
+  document.querySelectorAll("nav a[data-page]").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
+  const root = document.getElementById(`page-${page}`);
+  notice("");
+  try {
+    if (!built.has(page)) {
+      await pages[page].build(root, { models: await loadModels(), notice });
+      built.add(page);
+    }
+    if (pages[page].enter) await pages[page].enter(root, location.hash);
+  } catch (err) {
+    notice(err.message);
+  }
+}
+
+whenUnauthorised(() => {
+  document.getElementById("token-form").hidden = false;
+  notice("This server needs an API token: enter it at the top right.");
+});
+
+document.getElementById("token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  setToken(document.getElementById("token-input").value.trim());
+  document.getElementById("token-form").hidden = true;
+  models = null;
+  built.clear();
+  show();
+});
+
+window.addEventListener("hashchange", show);
+show();

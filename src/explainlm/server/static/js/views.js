@@ -1,0 +1,95 @@
+// Rendering of the API's documents: explanations (with faithfulness) and generation matrices.
+import { download } from "./api.js";
+import { el, fmt, heatmap, legend, matrix, probs } from "./dom.js";
+
+/** Group explanation indices by text, keeping order. */
+function byText(exps) {
+  const groups = new Map();
+  exps.forEach((e, i) => {
+    if (!groups.has(e.text)) groups.set(e.text, []);
+    groups.get(e.text).push(i);
+  });
+  return groups;
+}
+
+function faithLine(f) {
+  if (!f) return null;
+  return el(
+    "div",
+    { class: "metrics" },
+    el("span", { title: "AOPC drop in p(label) when the top 1/5/10/20/50% units are removed (higher is better)" },
+      "comprehensiveness ", el("b", { class: "comp" }, fmt(f.comprehensiveness))),
+    el("span", { title: "AOPC drop in p(label) when only the top 1/5/10/20/50% units are kept (lower is better)" },
+      "sufficiency ", el("b", { class: "suff" }, fmt(f.sufficiency))),
+  );
+}
+
+/** One card per method, side by side, under each text's prediction. */
+export function explanationsView(doc) {
+  const exps = doc.explanations || [];
+  const faith = new Map((doc.faithfulness || []).map((f) => [f.index, f]));
+  const out = el("div", { class: "explanations" });
+  for (const [text, idx] of byText(exps)) {
+    const first = exps[idx[0]];
+    const predicted = Object.entries(first.probs).sort((a, b) => b[1] - a[1])[0][0];
+    out.append(
+      el(
+        "div",
+        { class: "prediction" },
+        el("div", { class: "text" }, text),
+        el("div", {}, "predicted ", el("b", { class: "predicted" }, predicted), ` · explaining ${first.target}`),
+        probs(first.probs),
+      ),
+    );
+    const grid = el("div", { class: "grid" });
+    for (const i of idx) {
+      const e = exps[i];
+      grid.append(
+        el(
+          "div",
+          { class: "card", "data-method": e.method },
+          el("h3", {}, e.method),
+          heatmap(e),
+          e.summary ? el("div", { class: "summary" }, e.summary) : null,
+          faithLine(faith.get(i)),
+          e.delta !== undefined && e.delta !== null ? el("div", { class: "muted" }, `completeness δ = ${e.delta.toExponential(1)}`) : null,
+        ),
+      );
+    }
+    out.append(grid);
+  }
+  out.append(legend());
+  return out;
+}
+
+/** Matrices of a generate document, one per method. */
+export function generationView(doc) {
+  const out = el("div", { class: "generation" });
+  const atts = doc.attributions || [];
+  if (atts.length) {
+    out.append(
+      el(
+        "div",
+        { class: "prediction" },
+        el("div", { class: "text" }, doc.prompt || ""),
+        el("div", {}, "continuation: ", el("b", { class: "continuation" }, atts[0].continuation ?? atts[0].target_units.join(""))),
+      ),
+    );
+  }
+  for (const a of atts) {
+    out.append(
+      el("h3", {}, `${a.method} · ${a.target}`),
+      a.summary ? el("div", { class: "summary" }, a.summary) : null,
+      matrix(a),
+    );
+  }
+  out.append(legend());
+  return out;
+}
+
+/** JSON and HTML export buttons for a stored run. */
+export function exportButtons(runId, onError) {
+  const make = (fmtName, label) =>
+    el("button", { class: "secondary", type: "button", "data-export": fmtName, onclick: () => download(runId, fmtName).catch(onError) }, label);
+  return el("div", { class: "actions" }, make("json", "Export JSON"), make("html", "Export HTML report"), el("span", { class: "muted" }, `run ${runId}`));
+}
