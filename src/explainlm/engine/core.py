@@ -199,14 +199,15 @@ class Engine:
         )
         for idx in token_budget_batches(lengths, self.max_batch_tokens):
             batch = w.collate([contexts[i] for i in idx], extra=[continuations[i] for i in idx])
+            # left padding puts every continuation at the end: only the last positions need logits
+            keep = max(len(continuations[i]) for i in idx) + 1
             with self._autocast():
-                logits = w.forward(batch).logits
+                logits = w.forward(batch, logits_to_keep=keep).logits
             self.passes += 1
-            width = batch.input_ids.shape[1]
             for b, i in enumerate(idx):
                 m = len(continuations[i])
                 alt = None if alternatives is None else alternatives[i]
-                out[i] = _gather(logits[b, width - m - 1 : width - 1], continuations[i], alt)
+                out[i] = _gather(logits[b, keep - m - 1 : keep - 1], continuations[i], alt)
             bar.update(len(idx))
         bar.close()
         return out
