@@ -10,7 +10,17 @@ import click
 import typer
 from rich.markup import escape
 
-from explainlm.cli import benchmark, demo, explain, generate, models, predict, runs, serve
+from explainlm.cli import (
+    benchmark,
+    demo,
+    explain,
+    generate,
+    internals,
+    models,
+    predict,
+    runs,
+    serve,
+)
 from explainlm.cli.common import err_console
 from explainlm.errors import UserError
 
@@ -22,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (predict, explain, generate, benchmark, models, runs, serve, demo):
+for module in (predict, explain, generate, benchmark, internals, models, runs, serve, demo):
     module.register(app)
 
 try:  # training lives in its own module (heavier imports happen inside the command)
