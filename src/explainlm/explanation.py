@@ -21,6 +21,17 @@ from typing import Any
 from explainlm.errors import UserError
 
 FORMAT_VERSION = 1
+JSON_KEYS = (
+    "text",
+    "method",
+    "target",
+    "label",
+    "probs",
+    "granularity",
+    "units",
+    "scores",
+    "delta",
+)
 
 
 @dataclass
@@ -88,6 +99,11 @@ class Explanation:
         if self.delta is None:
             d.pop("delta")
         return d
+
+    def to_json_doc(self) -> dict[str, Any]:
+        """The entry of ``explainlm explain --json`` (and of the web API's explain document)."""
+        d = self.to_dict()
+        return {k: d[k] for k in JSON_KEYS if k in d}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Explanation:

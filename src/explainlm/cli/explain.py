@@ -185,18 +185,7 @@ def explain_cmd(
             )
             run.summary["report"] = str(path)
     if as_json:
-        keys = (
-            "text",
-            "method",
-            "target",
-            "label",
-            "probs",
-            "granularity",
-            "units",
-            "scores",
-            "delta",
-        )
-        docs = [{k: v for k, v in e.to_dict().items() if k in keys} for e in res]
+        docs = [e.to_json_doc() for e in res]
         emit_json({"run_id": run.run_id, "model": model, "explanations": docs})
     else:
         print_explanations(res, top_k)

@@ -7,7 +7,7 @@ from typing import Any
 
 from explainlm.errors import UserError
 from explainlm.server.errors import ApiError
-from explainlm.server.work import EXPLAIN_KEYS, clean
+from explainlm.server.work import clean
 
 
 def _store() -> Any:
@@ -61,7 +61,7 @@ def get_run(run_id: str) -> dict[str, Any]:
         exps = store.load_explanations(rec.run_id)
         docs = []
         for e in exps:
-            d = {k: v for k, v in e.to_dict().items() if k in EXPLAIN_KEYS}
+            d = e.to_json_doc()
             d["summary"] = summary(e)
             docs.append(d)
         out["explanations"] = docs

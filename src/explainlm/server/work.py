@@ -15,17 +15,6 @@ from explainlm.server.jobs import Job
 from explainlm.server.registry import ModelRegistry
 from explainlm.server.schemas import ExplainRequest, GenerateRequest, PredictRequest
 
-EXPLAIN_KEYS = (
-    "text",
-    "method",
-    "target",
-    "label",
-    "probs",
-    "granularity",
-    "units",
-    "scores",
-    "delta",
-)
 CHUNK = 8
 
 
@@ -148,7 +137,7 @@ def run_explain(
             job.step(len(methods), steps, "scoring faithfulness")
             faith = clean(faithfulness(res, clf, max_batch_tokens=req.max_batch_tokens))
             run.summary["faithfulness"] = faith
-    docs = [{k: v for k, v in e.to_dict().items() if k in EXPLAIN_KEYS} for e in res]
+    docs = [e.to_json_doc() for e in res]
     if req.summary:
         from explainlm.report.heatmap import summary
 
