@@ -43,6 +43,7 @@ def main() -> None:
     )
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--warmup", type=int, default=2, help="prompts used only to warm up each tool")
     ap.add_argument("--continuation-tokens", type=int, default=10)
     ap.add_argument("--ig-steps", type=int, default=50)
     ap.add_argument("--tools", default="explainlm,captum")
@@ -54,14 +55,14 @@ def main() -> None:
     gen = load_model("smollm2-135m", "generator", device=args.device, chat=False)
     w = gen.wrapper
     sentences = read_table(
-        data_dir() / "sst2" / "test.tsv", text_column="sentence", limit=args.n + 2
+        data_dir() / "sst2" / "test.tsv", text_column="sentence", limit=args.n + args.warmup
     ).texts
     prompts = [f"Review: {s}\nSentiment:" for s in sentences]
-    warm, prompts = prompts[:2], prompts[2:]
+    warm, prompts = prompts[: args.warmup], prompts[args.warmup :]
     conts = [
         g.token_ids for g in gen.generate(warm + prompts, max_new_tokens=args.continuation_tokens)
     ]
-    warm_conts, conts = conts[:2], conts[2:]
+    warm_conts, conts = conts[: args.warmup], conts[args.warmup :]
     results: list[dict[str, Any]] = []
 
     def record(tool: str, method: str, mode: str, seconds: float) -> None:

@@ -152,10 +152,14 @@ def test_probe_and_activations(capsys, tiny_bert_dir: Path, sst: Path, tmp_path:
         tb,
         "--probe",
         "--json",
+        "--html",
+        tmp_path / "act.html",
     )
     assert code == 0
     assert json.loads(out)["points"] == doc["layers"]
     assert (tb / "projector_config.pbtxt").exists()
+    page = (tmp_path / "act.html").read_text()
+    assert all(p in page for p in doc["layers"]) and "selectivity" in page and "tensorboard" in page
     code, _, err = run(
         capsys,
         "activations",

@@ -18,6 +18,7 @@ from explainlm.cli.common import (
     load_task,
 )
 from explainlm.errors import UserError
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.store import open_store
 
 DEFAULT_METHODS = ["integrated_gradients", "occlusion"]
@@ -111,7 +112,7 @@ def explain_cmd(
     limit: Annotated[int | None, typer.Option(help="Only the first N texts.")] = None,
     max_batch_tokens: Annotated[
         int, typer.Option(help="Token budget per pass (rows × padded length).")
-    ] = 8192,
+    ] = DEFAULT_MAX_BATCH_TOKENS,
     top_k: Annotated[int, typer.Option(help="How many top units to list.")] = 5,
     no_truncate: Annotated[
         bool, typer.Option("--no-truncate", help="Error on over-long texts.")

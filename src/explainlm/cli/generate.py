@@ -10,6 +10,7 @@ from rich.text import Text
 from explainlm.cli.common import DEFAULT_MODEL, console, emit_json, err_console, load_task
 from explainlm.cli.explain import parse_params
 from explainlm.errors import UserError
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.store import open_store
 
 DEFAULT_METHODS = ["occlusion"]
@@ -43,7 +44,9 @@ def generate_cmd(
     param: Annotated[
         list[str] | None, typer.Option("--param", help="METHOD.NAME=VALUE (repeatable).")
     ] = None,
-    max_batch_tokens: Annotated[int, typer.Option(help="Token budget per pass.")] = 8192,
+    max_batch_tokens: Annotated[
+        int, typer.Option(help="Token budget per pass.")
+    ] = DEFAULT_MAX_BATCH_TOKENS,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, …")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     html: Annotated[

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from explainlm.cli.common import DEFAULT_MODEL, console, emit_json, err_console, status
 from explainlm.errors import UserError
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.store import open_store
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Built-in name or model directory.")]
@@ -121,7 +122,7 @@ def patch_cmd(
         str | None, typer.Option(help="Only these token positions, e.g. '0,1,-1' (long prompts).")
     ] = None,
     model: ModelOpt = DEFAULT_MODEL,
-    max_batch_tokens: BudgetOpt = 8192,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
     device: DeviceOpt = None,
     figure: Annotated[str | None, typer.Option(help="Save the grid as PNG/SVG here.")] = None,
     as_json: JsonOpt = False,
@@ -332,6 +333,7 @@ def activations_cmd(
     max_batch_tokens: BudgetOpt = 4096,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Export pooled activations per text to the TensorBoard embedding projector.
 
@@ -375,6 +377,11 @@ def activations_cmd(
             doc["probe"] = res.to_json()
         store.put_items(run.run_id, "activations", {"export": doc})
         run.summary = {"logdir": str(path), "points": len(cache.points)}
+        if html:
+            from explainlm.internals.report import activations_html
+
+            meta = {"model": model, "run": run.run_id}
+            _report(html, activations_html(str(path), pooled, len(table), pool, res, meta), run)
     if as_json:
         emit_json({"run_id": run.run_id, "model": model, **doc})
     else:

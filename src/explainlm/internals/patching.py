@@ -31,6 +31,7 @@ import torch
 from explainlm.errors import UserError
 from explainlm.internals.hooks import Architecture, architecture, hooks
 from explainlm.internals.lens import target_token_id
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 
 COMPONENTS = {"resid": "resid_post", "attn": "attn.out", "mlp": "mlp.out"}
 METRICS = ("prob", "logit_diff")
@@ -92,7 +93,7 @@ def run_patches(
     patches: Sequence[Patch],
     metric: Callable[[torch.Tensor], torch.Tensor],
     *,
-    max_batch_tokens: int = 8192,
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     arch: Architecture | None = None,
 ) -> list[float]:
     """The metric of the corrupted run with each patch applied (one row per patch).
@@ -157,7 +158,7 @@ def trace(
     noise: float = 3.0,
     window: int = 1,
     seed: int = 0,
-    max_batch_tokens: int = 8192,
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     positions: Sequence[int] | None = None,
 ) -> TraceResult:
     """Causal tracing of ``clean`` → ``target``: the restored fraction per layer × position.

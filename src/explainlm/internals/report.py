@@ -141,6 +141,34 @@ def probe_html(res: Any, meta: dict[str, Any] | None = None) -> str:
     return page("Probing", [table], meta)
 
 
+def activations_html(
+    logdir: str,
+    pooled: dict[str, Any],
+    n: int,
+    pool: str,
+    probe: Any = None,
+    meta: dict[str, Any] | None = None,
+) -> str:
+    """What was exported: every hook point with its width and the mean L2 norm of its pooled vectors."""
+    import numpy as np
+
+    norms = {p: float(np.linalg.norm(v, axis=-1).mean()) for p, v in pooled.items()}
+    top = max(norms.values(), default=0.0) or 1.0
+    rows = "".join(
+        f"<tr><td>{esc(p)}</td><td>{v.shape[-1]}</td><td>{norms[p]:.3f} "
+        f'<span class="bar" style="width:{120 * norms[p] / top:.0f}px"></span></td></tr>'
+        for p, v in pooled.items()
+    )
+    parts = [
+        f"<div>{n} texts, {esc(pool)}-pooled, written to <code>{esc(logdir)}</code> "
+        f"(browse with <code>tensorboard --logdir {esc(logdir)}</code>)</div>",
+        "<table><tr><th>point</th><th>dims</th><th>mean L2 norm</th></tr>" + rows + "</table>",
+    ]
+    if probe is not None:
+        parts.append(probe_html(probe).split("<body>", 1)[-1].split("</body>", 1)[0])
+    return page("Exported activations", parts, meta)
+
+
 def trace_figure(res: Any, path: str | os.PathLike[str], title: str | None = None) -> Path:
     """Save the tracing grid as a PNG or SVG (by the file suffix) with matplotlib."""
     import matplotlib

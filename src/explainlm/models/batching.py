@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-DEFAULT_MAX_BATCH_TOKENS = 8192
+# Rows × padded length per pass. 2048 is fastest on CPU (measured: smollm2-135m IG passes ran 2×
+# faster than at 8192, whose activations outgrow the caches); on a GPU raise it (--max-batch-tokens).
+DEFAULT_MAX_BATCH_TOKENS = 2048
 
 
 def token_budget_batches(

@@ -13,12 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
+
 BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 METRICS = ("comprehensiveness", "sufficiency")
 
 
 def faithfulness(
-    explanations: Sequence[Any], classifier: Any, *, max_batch_tokens: int = 8192
+    explanations: Sequence[Any],
+    classifier: Any,
+    *,
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
 ) -> list[dict[str, Any]]:
     """One ``{index, method, comprehensiveness, sufficiency, source}`` per explanation.
 
@@ -49,7 +54,10 @@ def faithfulness(
 
 
 def eraser_aopc(
-    explanations: Sequence[Any], classifier: Any, *, max_batch_tokens: int = 8192
+    explanations: Sequence[Any],
+    classifier: Any,
+    *,
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
 ) -> list[dict[str, Any]]:
     """The fallback: AOPC comprehensiveness/sufficiency over :data:`BINS` with the engine."""
     from explainlm.engine import Engine

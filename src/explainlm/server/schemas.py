@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
+
 ListOrCsv = list[str] | str | None
 
 
@@ -63,7 +65,7 @@ class ExplainRequest(_TextsRequest):
         None,
         description="Method parameters: {'lime': {'n_samples': 200}} or ['lime.n_samples=200'].",
     )
-    max_batch_tokens: int = Field(8192, ge=16)
+    max_batch_tokens: int = Field(DEFAULT_MAX_BATCH_TOKENS, ge=16)
     summary: bool = Field(False, description="Add each explanation's plain-language summary.")
     faithfulness: bool = Field(
         False, description="Add comprehensiveness and sufficiency (ERASER AOPC) per explanation."
@@ -87,7 +89,7 @@ class GenerateRequest(_Request):
     sample: bool = False
     seed: int = 0
     params: dict[str, dict[str, Any]] | list[str] | None = None
-    max_batch_tokens: int = Field(8192, ge=16)
+    max_batch_tokens: int = Field(DEFAULT_MAX_BATCH_TOKENS, ge=16)
     summary: bool = Field(False, description="Add each attribution's plain-language summary.")
 
     _methods = field_validator("methods", mode="before")(_csv)
