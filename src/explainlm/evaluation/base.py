@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from explainlm.configurable import Configurable
 from explainlm.engine import Engine, Item
-from explainlm.errors import UserError
 from explainlm.explanation import Explanation
 
 
@@ -37,31 +37,15 @@ class Case:
         return int(self.scores.size)
 
 
-class Metric:
+class Metric(Configurable):
     """Base class: subclasses set the class attributes and implement :meth:`compute`.
 
     ``higher_is_better`` orients the metric; ``needs`` lists ``"model"`` and/or ``"rationale"``.
     """
 
-    name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ()
-    defaults: ClassVar[dict[str, Any]] = {}
-    citation: ClassVar[str] = ""
-
-    def __init__(self, **params: Any) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise UserError(
-                f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(self.defaults)) or 'none'}"
-            )
-        self.params = {**self.defaults, **params}
-        self.validate()
-
-    def validate(self) -> None:
-        """Check parameter values (raise :class:`UserError`)."""
 
     def compute(self, engine: Engine | None, cases: Sequence[Case]) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
+from explainlm.configurable import Configurable
 from explainlm.engine import Engine, Item
 from explainlm.errors import UserError
 from explainlm.explanation import Explanation
@@ -15,29 +16,12 @@ from explainlm.explanation import Explanation
 GRANULARITIES = ("word", "token")
 
 
-class Method:
+class Method(Configurable):
     """Base class: subclasses set ``name``, ``defaults`` and implement :meth:`_attribute`.
 
     ``_attribute`` returns, per item, a dict with ``token_scores`` (a score per model token) or
     ``word_scores`` (a score per word unit), and optionally ``delta``.
     """
-
-    name: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
-    citation: ClassVar[str] = ""
-
-    def __init__(self, **params: Any) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise UserError(
-                f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(self.defaults)) or 'none'}"
-            )
-        self.params = {**self.defaults, **params}
-        self.validate()
-
-    def validate(self) -> None:
-        """Check parameter values (subclasses raise :class:`UserError`)."""
 
     def attribute(
         self, engine: Engine, items: Sequence[Item], granularity: str = "word"
