@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -89,7 +88,15 @@ def test_demo_writes_report(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "wonderful, touching and funny" in html and "positive" in html
     assert "http://" not in html and "https://" not in html  # self-contained
     assert str(out) in capsys.readouterr().out
-    assert os.environ["EXPLAINLM_HOME"]  # the demo run went to the isolated store
+    from explainlm.store import open_store
+
+    run = open_store().list_runs(command="demo")[0]  # the isolated store of this test
+    assert run.status == "finished" and run.summary["report"] == str(out)
+    assert {e.method for e in open_store().load_explanations(run.run_id)} == {
+        "occlusion",
+        "integrated_gradients",
+        "grad_x_input",
+    }
 
 
 def test_explanations_on_the_real_llm(smollm) -> None:
@@ -98,7 +105,9 @@ def test_explanations_on_the_real_llm(smollm) -> None:
     clf = make_task(smollm, "zero_shot")
     text = "a truly wonderful film"
     res = explain(
-        [text], clf, ["occlusion", "kernel_shap", "integrated_gradients"],
+        [text],
+        clf,
+        ["occlusion", "kernel_shap", "integrated_gradients"],
         method_params={"integrated_gradients": {"steps": 32}},
     )
     occ, shap_, ig = res

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from explainlm.errors import UserError
+from explainlm.results import ResultList
 
 FORMAT_VERSION = 1
 JSON_KEYS = (
@@ -116,23 +116,12 @@ class Explanation:
         return explanation_html(self)
 
 
-class ExplanationSet(Sequence[Explanation]):
+class ExplanationSet(ResultList[Explanation]):
     """A list of explanations with export, save and reload."""
 
-    def __init__(
-        self, explanations: Iterable[Explanation] = (), *, run_id: str | None = None
-    ) -> None:
-        self.explanations = list(explanations)
-        self.run_id = run_id
-
-    def __len__(self) -> int:
-        return len(self.explanations)
-
-    def __getitem__(self, i: int) -> Explanation:  # type: ignore[override]
-        return self.explanations[i]
-
-    def __iter__(self) -> Iterator[Explanation]:
-        return iter(self.explanations)
+    @property
+    def explanations(self) -> list[Explanation]:
+        return self.items
 
     def by_method(self, method: str) -> list[Explanation]:
         return [e for e in self.explanations if e.method == method]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from explainlm.errors import UserError
+from explainlm.results import ResultList
 
 
 @dataclass
@@ -69,23 +69,8 @@ class GenerationAttribution:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-class GenerationSet(Sequence[GenerationAttribution]):
+class GenerationSet(ResultList[GenerationAttribution]):
     """Attributions of one or more generations by one or more methods."""
-
-    def __init__(
-        self, items: Iterable[GenerationAttribution] = (), run_id: str | None = None
-    ) -> None:
-        self.items = list(items)
-        self.run_id = run_id
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> GenerationAttribution:  # type: ignore[override]
-        return self.items[i]
-
-    def __iter__(self) -> Iterator[GenerationAttribution]:
-        return iter(self.items)
 
     def to_json(self, **dump: Any) -> str:
         return json.dumps(
@@ -112,7 +97,8 @@ class GenerationSet(Sequence[GenerationAttribution]):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
             return cls(
-                [GenerationAttribution.from_dict(d) for d in doc["attributions"]], doc.get("run_id")
+                [GenerationAttribution.from_dict(d) for d in doc["attributions"]],
+                run_id=doc.get("run_id"),
             )
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise UserError(f"{p}: not an explainlm generation attributions file ({e})") from None

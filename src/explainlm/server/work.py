@@ -203,7 +203,7 @@ def run_generate(
                     max_batch_tokens=req.max_batch_tokens,
                 )
             )
-        res = GenerationSet(items, run.run_id)
+        res = GenerationSet(items, run_id=run.run_id)
         store.put_items(
             run.run_id, "generation", {f"{k:04d}": a.to_dict() for k, a in enumerate(res)}
         )

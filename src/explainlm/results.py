@@ -1,0 +1,36 @@
+"""A read-only list of results that remembers the run it came from (shared by result sets).
+
+>>> r = ResultList([1, 2], run_id="r1")
+>>> len(r), r[1], list(r), r.run_id
+(2, 2, [1, 2], 'r1')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Generic, TypeVar, overload
+
+T = TypeVar("T")
+
+
+class ResultList(Sequence[T], Generic[T]):
+    """Results (explanations, generation attributions) plus the id of the run that produced them."""
+
+    def __init__(self, items: Iterable[T] = (), *, run_id: str | None = None) -> None:
+        self.items: list[T] = list(items)
+        self.run_id = run_id
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        return self.items[i]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
