@@ -66,6 +66,29 @@ def test_randomization_test(clf) -> None:
     assert clf.predict(TEXTS)[0].probs == pytest.approx(before)  # a deep copy was randomised
 
 
+def test_parameter_randomization_metric(clf) -> None:
+    before = clf.predict(TEXTS)[0].probs
+    exps = explain(TEXTS, clf, ["grad_x_input", "random"])
+    res = evaluate(exps, ["parameter_randomization"], clf)
+    vals = {(r["method"], r["example"]): r["value"] for r in res.rows}
+    # random scores ignore the model: identical after randomisation, so the sanity check fails
+    assert vals[("random", 0)] == pytest.approx(1.0) and vals[("random", 1)] == pytest.approx(1.0)
+    assert np.mean([vals[("grad_x_input", i)] for i in range(2)]) < 0.9
+    assert clf.predict(TEXTS)[0].probs == pytest.approx(before)  # the copy was randomised
+    # the metric equals the last stage of the cascading test (same seed, same stages)
+    rows = randomization_test(clf, TEXTS, "grad_x_input")
+    assert np.mean([vals[("grad_x_input", i)] for i in range(2)]) == pytest.approx(
+        rows[-1]["spearman"]
+    )
+    with pytest.raises(Exception, match="stages"):
+        evaluate(
+            exps,
+            ["parameter_randomization"],
+            clf,
+            metric_params={"parameter_randomization": {"stages": 0}},
+        )
+
+
 def _examples(n: int = 4) -> list[RationaleExample]:
     texts = ["good film .", "bad plot .", "great acting !", "boring and slow ."][:n]
     rats = [[1, 0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 1, 0]]
@@ -165,6 +188,37 @@ def test_benchmark_cli_json_and_outputs(tiny_bert_dir, tmp_path) -> None:
         app, ["benchmark", "--model", str(tiny_bert_dir), "--dataset", "nope-set"]
     )
     assert r2.exit_code != 0 and "unknown dataset" in str(r2.exception)
+
+
+def test_benchmark_reports_annotator_groups(clf, tmp_path) -> None:
+    from dataclasses import replace
+
+    base = _examples()[:2]
+    examples = [replace(e, group=g) for g in ("young", "old") for e in base]
+    examples[-1] = replace(examples[-1], rationale=[0, 1, 0])  # the groups disagree on one word
+    res = run_benchmark(
+        clf,
+        examples,
+        ["occlusion", "random"],
+        ["token_f1"],
+        model_name="tiny",
+        dataset_name="toy",
+        store=open_store(),
+        output=tmp_path / "out",
+    )
+    assert {(r["group"], r["method"]) for r in res.by_group} == {
+        (g, m) for g in ("young", "old") for m in ("occlusion", "random")
+    }
+    young = next(r for r in res.by_group if r["group"] == "young" and r["method"] == "random")
+    rows = [
+        r["value"] for r in res.result.rows if r["group"] == "young" and r["method"] == "random"
+    ]
+    assert young["mean"] == pytest.approx(np.mean(rows))
+    doc = res.to_json_doc()
+    assert len(doc["by_group"]) == 4
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "## Per annotator group" in md and "| young | occlusion |" in md
+    assert "Per annotator group" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_evaluate_requires_matching_units(clf) -> None:

@@ -330,3 +330,28 @@ def test_real_minilm_learns_sst2(data_dir: Path, tmp_path: Path) -> None:
     assert res.dev_metrics is not None and res.dev_metrics["n"] == 200
     assert metrics["n"] == 872
     assert metrics["accuracy"] >= 0.75, metrics["accuracy"]
+
+
+def test_trains_on_a_dataset_named_by_split(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """``NAME:SPLIT`` reads a built-in dataset (here a synthetic ERASER folder) instead of a file."""
+    root = tmp_path / "data" / "hatexplain"
+    (root / "docs").mkdir(parents=True)
+    lines = []
+    for i, (text, lab) in enumerate(_rows(24)):
+        (root / "docs" / f"p{i}").write_text(text + "\n")
+        label = "toxic" if lab == "1" else "non-toxic"
+        lines.append(
+            json.dumps({"annotation_id": f"p{i}", "classification": label, "evidences": []})
+        )
+    (root / "val.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("EXPLAINLM_DATA", str(tmp_path / "data"))
+    res = _train(tiny_bert_dir, "hatexplain:val", None, tmp_path / "clf")  # type: ignore[arg-type]
+    assert res.labels == ["non-toxic", "toxic"]
+    meta = json.loads((res.output_dir / "explainlm.json").read_text())
+    assert meta["train_file"] == "hatexplain:val"
+    clf = load_model(str(res.output_dir))
+    assert evaluate_classifier(clf, "hatexplain:val")["n"] == 24
+    with pytest.raises(UserError, match="not found"):
+        _train(tiny_bert_dir, "hatexplain:nosuchsplit", None, tmp_path / "clf2")  # type: ignore[arg-type]

@@ -175,6 +175,12 @@ def benchmark_cmd(
     console.print(f"benchmark {res.run_id}: {res.model} on {res.dataset}, {res.n} examples")
     console.print(markdown_table(res.table, res.result.higher_is_better), markup=False)
     console.print(markdown_tests(res.tests), markup=False)
+    if res.by_group:
+        console.print("per annotator group:", markup=False)
+        console.print(
+            markdown_table(res.by_group, res.result.higher_is_better, ("group", "method")),
+            markup=False,
+        )
     for f in res.files:
         err_console.print(f"wrote {f}", soft_wrap=True, markup=False)
 

@@ -28,7 +28,10 @@ def _short(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def train_command(
-    train_file: Path = typer.Argument(..., help="Labelled training file (.tsv, .csv or .jsonl)."),
+    train_file: Path = typer.Argument(
+        ...,
+        help="Labelled training file (.tsv, .csv or .jsonl), or a dataset NAME:SPLIT (e.g. eraser-movies:train).",
+    ),
     dev: Path | None = typer.Option(
         None,
         "--dev",
@@ -72,6 +75,10 @@ def train_command(
     Example (SST-2 sentiment; add --test FILE to report test accuracy of the best epoch):
 
         explainlm train ../shared/data/sst2/train.tsv --dev ../shared/data/sst2/dev.tsv --text-column sentence --label-names negative,positive --output models/minilm-sst2
+
+    Built-in datasets by name and split (ERASER texts live in a docs/ folder):
+
+        explainlm train eraser-movies:train --dev eraser-movies:val --test eraser-movies:test --max-length 512 --output models/minilm-movies
     """
     from explainlm.store import open_store
     from explainlm.training import evaluate_classifier, format_metrics, train_classifier

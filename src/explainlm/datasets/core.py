@@ -253,3 +253,38 @@ def load_dataset(
         rationale_column=rationale_column,
         limit=limit,
     )
+
+
+def read_labelled(
+    source: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Texts and labels from a file, or from a built-in dataset named ``NAME`` or ``NAME:SPLIT``.
+
+    Lets ``explainlm train`` use the ERASER sets directly (``eraser-movies:train``,
+    ``hatexplain:val``), whose texts live in a ``docs/`` folder rather than in one table. A path that
+    exists always wins over a dataset name.
+
+    >>> read_labelled("hatexplain:val", limit=2).labels      # doctest: +SKIP
+    ['non-toxic', 'toxic']
+    """
+    from explainlm.data.tabular import TextTable, read_table
+    from explainlm.paths import data_dir as resolve_data_dir
+
+    text = str(source)
+    name, _, split = text.partition(":")
+    if name in DATASETS and not Path(text).exists():
+        examples = load_dataset(name, split=split or None, data_dir=data_dir, limit=limit)
+        spec = DATASETS[name]
+        where = resolve_data_dir(data_dir) / spec["path"]
+        return TextTable(
+            where / f"{split or spec['split'] or ''}",
+            [e.text for e in examples],
+            [e.label for e in examples],
+            [int(e.meta.get("line", i + 1)) for i, e in enumerate(examples)],
+        )
+    return read_table(source, text_column=text_column, label_column=label_column, limit=limit)

@@ -26,7 +26,7 @@ from explainlm.evaluation.faithfulness import (
     TauLOO,
 )
 from explainlm.evaluation.plausibility import AUPRC, IouF1, TokenF1
-from explainlm.evaluation.sanity import randomization_test
+from explainlm.evaluation.sanity import ParameterRandomization, randomization_test
 from explainlm.evaluation.stability import (
     MaxSensitivityEdits,
     MaxSensitivityNoise,
@@ -48,6 +48,7 @@ METRICS: dict[str, type[Metric]] = {
         AUPRC,
         MaxSensitivityNoise,
         MaxSensitivityEdits,
+        ParameterRandomization,
     )
 }
 

@@ -37,10 +37,11 @@ class BenchmarkResult:
     computed: list[str] = field(default_factory=list)  # keys computed by this call (not resumed)
     files: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    by_group: list[dict[str, Any]] = field(default_factory=list)  # rows with a ``group`` key
 
     def to_json_doc(self) -> dict[str, Any]:
-        """The ``--json`` document."""
-        return {
+        """The ``--json`` document (plus ``by_group`` when examples carry annotator groups)."""
+        doc: dict[str, Any] = {
             "run_id": self.run_id,
             "model": self.model,
             "dataset": self.dataset,
@@ -53,6 +54,15 @@ class BenchmarkResult:
                 {k: _finite(r[k]) for k in ("metric", "a", "b", "p_value")} for r in self.tests
             ],
         }
+        if self.by_group:
+            doc["by_group"] = [
+                {
+                    k: _finite(r[k])
+                    for k in ("group", "method", "metric", "mean", "ci_low", "ci_high")
+                }
+                for r in self.by_group
+            ]
+        return doc
 
 
 def _finite(v: Any) -> Any:
@@ -220,14 +230,15 @@ def run_benchmark(
             tests,
             computed,
             params=params,
+            by_group=result.summary(n_boot=n_boot, seed=seed, by_group=True)
+            if any(r.get("group") for r in result.rows)
+            else [],
         )
         if output is not None:
             from explainlm.evaluation.report import write_outputs
 
             out.files = [str(p) for p in write_outputs(out, Path(output))]
         summary = {**out.to_json_doc(), "files": out.files}
-        if any(r.get("group") for r in result.rows):
-            summary["by_group"] = _clean(result.summary(n_boot=n_boot, seed=seed, by_group=True))
         store.finish_run(run_id, summary=_clean(summary))
         return out
     except KeyboardInterrupt:

@@ -23,27 +23,38 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def markdown_table(table: Sequence[dict[str, Any]], higher: dict[str, bool]) -> str:
-    """Methods × metrics: ``mean [ci_low, ci_high]``; the header says which direction is better."""
-    methods = list(dict.fromkeys(r["method"] for r in table))
+def _row_key(r: dict[str, Any], keys: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(r.get(k) for k in keys)
+
+
+def markdown_table(
+    table: Sequence[dict[str, Any]], higher: dict[str, bool], keys: Sequence[str] = ("method",)
+) -> str:
+    """Methods × metrics: ``mean [ci_low, ci_high]``; the header says which direction is better.
+
+    ``keys`` name the row columns: ``("group", "method")`` for the per-annotator-group table.
+    """
+    rows = list(dict.fromkeys(_row_key(r, keys) for r in table))
     metrics = list(dict.fromkeys(r["metric"] for r in table))
-    cell = {(r["method"], r["metric"]): r for r in table}
+    cell = {(_row_key(r, keys), r["metric"]): r for r in table}
     head = (
-        "| method | "
+        "| "
+        + " | ".join(keys)
+        + " | "
         + " | ".join(f"{m} {'↑' if higher.get(m, True) else '↓'}" for m in metrics)
         + " |"
     )
-    lines = [head, "|" + "---|" * (len(metrics) + 1)]
-    for me in methods:
+    lines = [head, "|" + "---|" * (len(metrics) + len(keys))]
+    for key in rows:
         cells = []
         for mt in metrics:
-            r = cell.get((me, mt))
+            r = cell.get((key, mt))
             cells.append(
                 "–"
                 if r is None
                 else f"{_fmt(r['mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
             )
-        lines.append(f"| {me} | " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(str(k) for k in key) + " | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -132,24 +143,28 @@ def curves_png(rows: Sequence[dict[str, Any]]) -> str | None:
     return uri
 
 
-def html_table(table: Sequence[dict[str, Any]], higher: dict[str, bool]) -> str:
-    methods = list(dict.fromkeys(r["method"] for r in table))
+def html_table(
+    table: Sequence[dict[str, Any]], higher: dict[str, bool], keys: Sequence[str] = ("method",)
+) -> str:
+    rows = list(dict.fromkeys(_row_key(r, keys) for r in table))
     metrics = list(dict.fromkeys(r["metric"] for r in table))
-    cell = {(r["method"], r["metric"]): r for r in table}
+    cell = {(_row_key(r, keys), r["metric"]): r for r in table}
     head = "".join(f"<th>{esc(m)} {'↑' if higher.get(m, True) else '↓'}</th>" for m in metrics)
     body = []
-    for me in methods:
+    for key in rows:
         tds = []
         for mt in metrics:
-            r = cell.get((me, mt))
+            r = cell.get((key, mt))
             txt = (
                 "–"
                 if r is None
                 else f"{_fmt(r['mean'])} <span class='muted'>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</span>"
             )
             tds.append(f"<td>{txt}</td>")
-        body.append(f"<tr><td class='label'>{esc(me)}</td>{''.join(tds)}</tr>")
-    return f"<table><tr><th>method</th>{head}</tr>{''.join(body)}</table>"
+        labels = "".join(f"<td class='label'>{esc(k)}</td>" for k in key)
+        body.append(f"<tr>{labels}{''.join(tds)}</tr>")
+    keys_head = "".join(f"<th>{esc(k)}</th>" for k in keys)
+    return f"<table><tr>{keys_head}{head}</tr>{''.join(body)}</table>"
 
 
 def html_report(res: Any) -> str:
@@ -158,6 +173,11 @@ def html_report(res: Any) -> str:
         "<h2>Methods × metrics (mean, 95% bootstrap CI)</h2>" + html_table(res.table, higher),
         f"<img alt='metric bars with 95% CIs' src='{metric_bars_png(res.table)}'>",
     ]
+    if res.by_group:
+        sections.append(
+            "<h2>Per annotator group (mean, 95% bootstrap CI)</h2>"
+            + html_table(res.by_group, higher, ("group", "method"))
+        )
     curves = curves_png(res.result.rows)
     if curves:
         sections.append(f"<h2>Deletion and insertion curves</h2><img alt='curves' src='{curves}'>")
@@ -196,7 +216,12 @@ def write_outputs(res: Any, folder: Path) -> list[Path]:
     md.write_text(
         f"# Benchmark {res.run_id}\n\nmodel: `{res.model}` · dataset: `{res.dataset}` · "
         f"examples: {res.n}\n\n## Mean [95% bootstrap CI]\n\n{markdown_table(res.table, higher)}\n\n"
-        f"## Paired tests\n\n{markdown_tests(res.tests)}\n",
+        f"## Paired tests\n\n{markdown_tests(res.tests)}\n"
+        + (
+            f"\n## Per annotator group\n\n{markdown_table(res.by_group, higher, ('group', 'method'))}\n"
+            if res.by_group
+            else ""
+        ),
         encoding="utf-8",
     )
     table = folder / "table.csv"

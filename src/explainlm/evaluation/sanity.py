@@ -4,6 +4,7 @@ On a deep copy of the classifier, the output head, then each transformer block f
 first, then the embeddings are re-initialised one stage at a time (cumulatively); after each stage
 the method is re-run and its scores compared with the original ones by Spearman rank correlation
 (signed and absolute). A method whose scores barely change once the model is random fails the test.
+:class:`ParameterRandomization` is the same check as a per-explanation metric for ``benchmark``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from explainlm.engine import Engine
 from explainlm.errors import UserError
+from explainlm.evaluation.base import Case, Metric
 
 
 def layer_stages(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
@@ -135,3 +138,66 @@ def randomization_test(
             }
         )
     return rows
+
+
+def randomized_copy(classifier: Any, stages: int | None = None, *, seed: int = 0) -> Any:
+    """A deep copy of ``classifier`` with its top ``stages`` cascade stages re-initialised (all: None)."""
+    clf = copy.deepcopy(classifier)
+    model = clf.wrapper.model
+    std = float(getattr(model.config, "initializer_range", 0.02))
+    gen = torch.Generator().manual_seed(seed)
+    plan = layer_stages(model)
+    for _name, modules in plan if stages is None else plan[:stages]:
+        reinitialize(modules, gen, std)
+    return clf
+
+
+class ParameterRandomization(Metric):
+    """Model-parameter randomisation as a per-explanation metric (Adebayo et al., 2018).
+
+    The method is re-run, with the same parameters and the same explained label, on a copy of the
+    model whose top ``stages`` cascade stages (head, then blocks from the last; ``None``: every stage
+    down to the embeddings) are re-initialised; the value is the Spearman rank correlation between
+    the original and the new scores (of their absolute values with ``absolute=True``). A faithful
+    method depends on the learned weights, so its value should be low; a value near 1 fails the
+    sanity check. Constant score vectors give NaN.
+    """
+
+    name = "parameter_randomization"
+    family = "sanity"
+    higher_is_better = False
+    needs = ("model",)
+    defaults = {"stages": None, "absolute": False, "seed": 0}
+    citation = "Adebayo et al. (2018), Sanity Checks for Saliency Maps"
+
+    def validate(self) -> None:
+        st = self.params["stages"]
+        if st is not None and (not isinstance(st, int) or st < 1):
+            raise UserError(f"{self.name}: stages must be a positive integer or None, got {st!r}")
+
+    def compute(self, engine: Engine | None, cases: Sequence[Case]) -> list[dict[str, Any]]:
+        from scipy.stats import spearmanr
+
+        from explainlm.evaluation.stability import features, reexplain
+
+        if engine is None:
+            raise UserError(f"{self.name} needs the model: pass classifier=")
+        if not cases:
+            return []
+        clf = randomized_copy(
+            engine.classifier, self.params["stages"], seed=int(self.params["seed"])
+        )
+        random_engine = Engine(clf, engine.target, max_batch_tokens=engine.max_batch_tokens)
+        exps = [c.explanation for c in cases]
+        out = []
+        for c, new in zip(
+            cases, reexplain(random_engine, exps, [e.text for e in exps]), strict=True
+        ):
+            a, b = c.scores, features(new)
+            if self.params["absolute"]:
+                a, b = np.abs(a), np.abs(b)
+            rho = float("nan")
+            if a.size == b.size and a.size > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
+                rho = float(spearmanr(a, b).statistic)
+            out.append({"value": rho})
+        return out

@@ -28,7 +28,8 @@ def relative_change(new: np.ndarray, old: np.ndarray) -> float:
     return float(np.linalg.norm(new - old) / norm)
 
 
-def _features(e: Explanation, scores_owner: Explanation | None = None) -> np.ndarray:
+def features(e: Explanation) -> np.ndarray:
+    """An explanation's per-feature scores (words, or the text's non-special tokens)."""
     if e.granularity == "word":
         return np.asarray(e.word_scores, dtype=np.float64)
     special = e.token_special or [False] * len(e.tokens)
@@ -100,7 +101,7 @@ class MaxSensitivityNoise(Metric):
                 for i, (c, new) in enumerate(
                     zip(cases, reexplain(engine, exps, texts), strict=True)
                 ):
-                    worst[i] = max(worst[i], relative_change(_features(new), c.scores))
+                    worst[i] = max(worst[i], relative_change(features(new), c.scores))
         finally:
             weight.data[rows] = saved
         return [{"value": float(w) if np.isfinite(w) else float("nan")} for w in worst]
@@ -155,7 +156,7 @@ class MaxSensitivityEdits(Metric):
         worst = np.full(len(cases), -np.inf)
         if texts:
             for i, new in zip(owners, reexplain(engine, exps, texts), strict=True):
-                worst[i] = max(worst[i], relative_change(_features(new), cases[i].scores))
+                worst[i] = max(worst[i], relative_change(features(new), cases[i].scores))
         return [{"value": float(w) if np.isfinite(w) else float("nan")} for w in worst]
 
 
@@ -173,7 +174,7 @@ def method_agreement(explanations: Sequence[Explanation]) -> list[dict[str, Any]
     rows = []
     for t, ((text, _), group) in enumerate(by_text.items()):
         for a, b in itertools.combinations(sorted(group, key=lambda e: e.method), 2):
-            x, y = _features(a), _features(b)
+            x, y = features(a), features(b)
             rho = float("nan")
             if x.size == y.size and x.size > 1 and np.ptp(x) > 0 and np.ptp(y) > 0:
                 rho = float(spearmanr(x, y).statistic)

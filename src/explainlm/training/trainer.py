@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.data.tabular import read_table
+from explainlm.datasets.core import read_labelled
 from explainlm.errors import DataFormatError, UserError
 from explainlm.models.sources import resolve_source
 from explainlm.training.batching import collate, length_batches, predict_ids
@@ -62,6 +62,12 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------------ helpers
+def _source_name(source: str | os.PathLike[str]) -> str:
+    """An absolute path for files, the ``NAME:SPLIT`` text for built-in datasets."""
+    p = Path(source)
+    return str(p.resolve()) if p.exists() else str(source)
+
+
 def _sorted_values(values: Sequence[str]) -> list[str]:
     """Unique values, sorted numerically when they are all integers (so "2" < "10")."""
     unique = set(values)
@@ -160,7 +166,7 @@ def train_classifier(
     progress: bool = True,
     log: LogFn = print,
 ) -> TrainResult:
-    """Fine-tune ``base_model`` on a labelled TSV/CSV/JSONL file and save a classifier directory.
+    """Fine-tune ``base_model`` on a labelled file (TSV/CSV/JSONL, or a dataset ``NAME:SPLIT``) and save it.
 
     Labels are the sorted unique values of the training file's ``label_column``; ``label_names``
     renames them in that order (``["negative", "positive"]`` for SST-2's ``0``/``1``). With a dev
@@ -183,7 +189,9 @@ def train_classifier(
     _check_params(params)
     out_dir = Path(output_dir)
     prepare_output(out_dir)
-    train = read_table(train_path, text_column=text_column, label_column=label_column, limit=limit)
+    train = read_labelled(
+        train_path, text_column=text_column, label_column=label_column, limit=limit
+    )
     assert train.labels is not None
     values = _sorted_values(train.labels)
     if len(values) < 2:
@@ -205,7 +213,7 @@ def train_classifier(
     train_y = _label_ids(train.labels, train.lines, value_to_id, train.path, values)
     dev = None
     if dev_path is not None:
-        dev = read_table(
+        dev = read_labelled(
             dev_path, text_column=text_column, label_column=label_column, limit=dev_limit
         )
         assert dev.labels is not None
@@ -326,8 +334,8 @@ def train_classifier(
         "labels": names,
         "label_values": values,
         "base_model": str(base_model),
-        "train_file": str(Path(train_path).resolve()),
-        "dev_file": str(Path(dev_path).resolve()) if dev_path is not None else None,
+        "train_file": _source_name(train_path),
+        "dev_file": _source_name(dev_path) if dev_path is not None else None,
         "text_column": text_column,
         "label_column": label_column,
         "params": {**params, "train_rows": len(train_ids), "dev_rows": len(dev_ids)},
