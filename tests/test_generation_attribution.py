@@ -273,3 +273,38 @@ def test_shared_prefix_kv_cache_gives_the_same_logprobs(tiny_llama) -> None:
     assert engine.passes >= 1
     for a, b in zip(plain, cached, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("budget", [64, 4096])
+def test_reference_prefix_reuse_equals_full_forwards(tiny_llama, budget) -> None:
+    """Rows reusing their reference's KV cache (several references per batch, a first-token
+    ablation with nothing to reuse, generated-token drops) equal plain full forwards."""
+    from explainlm.engine import Engine
+    from explainlm.generation import NextTokenScorer
+    from explainlm.methods.perturbation import mask_variants
+
+    contexts, conts, foils, refs = [], [], [], []
+    for p, prompt in enumerate(["a wonderful , moving film", "the plot was dull and far too long"]):
+        enc = tiny_llama.encode([prompt])[0]
+        d = len(enc.word_spans)
+        variants = mask_variants(
+            tiny_llama, [enc], [~np.eye(d, dtype=bool)], "word", "remove", tiny_llama.encode
+        )[0]
+        cont = [11 + p, 22, 33, 44]
+        ref = len(contexts)
+        for k, ctx in enumerate([enc, *variants, enc, enc]):
+            contexts.append(ctx)
+            refs.append(ref)
+            # the last two rows drop a generated token, as occlusion of generated tokens does
+            drop = {len(variants) + 1: 1, len(variants) + 2: 2}.get(k)
+            conts.append([t for j, t in enumerate(cont) if j != drop])
+            foils.append([55, 66])
+    engine = Engine(NextTokenScorer(tiny_llama), max_batch_tokens=budget)
+    plain = engine.continuation_logprobs(contexts, conts, foils, min_shared_prefix=10**9)
+    engine.passes = 0
+    reused = engine.continuation_logprobs(contexts, conts, foils, references=refs)
+    assert engine.passes >= 2
+    for a, b in zip(plain, reused, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="reference itself"):
+        engine.continuation_logprobs(contexts[:2], conts[:2], references=[1, 0])

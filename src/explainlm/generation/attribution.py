@@ -121,10 +121,11 @@ def _row_values(
     continuations: Sequence[Sequence[int]],
     foils: Sequence[Sequence[int]] | None,
     target: GenerationTarget,
+    references: Sequence[int] | None = None,
 ) -> list[np.ndarray]:
     """The per-row target value (log p, p, or log p − log p(foil)) of each context variant."""
     out = []
-    for r in engine.continuation_logprobs(contexts, continuations, foils):
+    for r in engine.continuation_logprobs(contexts, continuations, foils, references=references):
         v = r if foils is None else r[0] - r[1]
         out.append(np.exp(v) if target.kind == "token_prob" else v)
     return out
@@ -140,13 +141,27 @@ def _features(case: _Case, granularity: str) -> tuple[int, list[int]]:
 
 
 class _Plan:
-    """Context variants of every case, scored together in shared passes."""
+    """Context variants of every case, scored together in shared passes.
+
+    Every variant names the unablated row of its case as its reference, so the engine reuses that
+    row's keys and values up to the variant's first change (its prefix is never recomputed).
+    """
 
     def __init__(self, engine: Engine, target: GenerationTarget) -> None:
         self.engine, self.target = engine, target
         self.contexts: list[Encoding] = []
         self.continuations: list[list[int]] = []
         self.foils: list[list[int]] = []
+        self.references: list[int] = []
+        self._reference = 0
+
+    def add_reference(
+        self, context: Encoding, continuation: list[int], foil: list[int] | None
+    ) -> int:
+        """Add a case's unablated row; the variants added next reuse its prefix."""
+        self._reference = len(self.contexts)
+        self.add([context], continuation, foil)
+        return self._reference
 
     def add(
         self,
@@ -158,6 +173,7 @@ class _Plan:
         start = len(self.contexts)
         for ctx in contexts:
             self.contexts.append(ctx)
+            self.references.append(self._reference)
             keep = [k for k in range(len(continuation)) if k != drop]
             self.continuations.append([continuation[k] for k in keep])
             self.foils.append([foil[k] for k in keep] if foil is not None else [])
@@ -165,7 +181,8 @@ class _Plan:
 
     def run(self) -> list[np.ndarray]:
         foils = self.foils if self.target.kind == "contrast" else None
-        return _row_values(self.engine, self.contexts, self.continuations, foils, self.target)
+        refs = self.references if self.engine.wrapper.is_decoder else None
+        return _row_values(self.engine, self.contexts, self.continuations, foils, self.target, refs)
 
 
 def _occlusion_rows(
@@ -187,7 +204,7 @@ def _occlusion_rows(
         variants = mask_variants(
             engine.wrapper, [case.prompt], [~np.eye(d, dtype=bool)], granularity, replace, encode
         )[0]
-        full = plan.add([case.prompt], cont, foil)
+        full = plan.add_reference(case.prompt, cont, foil)
         prompt = plan.add(variants, cont, foil)
         generated = [plan.add([case.prompt], cont, foil, drop=k) for k in range(rows - 1)]
         slots.append((full, prompt, generated))
@@ -196,7 +213,7 @@ def _occlusion_rows(
     for case, (full, prompt, generated) in zip(cases, slots, strict=True):
         n_cols = len(columns(case, granularity)[0])
         _, cols = _features(case, granularity)
-        v_full = values[full.start]
+        v_full = values[full]
         v_prompt = values[prompt]
         v_gen = values[generated[0].start : generated[-1].stop] if generated else []
         n_prompt_cols = n_cols - (case.rows - 1)
@@ -240,9 +257,9 @@ def _surrogate_rows(
             engine.wrapper, [case.prompt], [masks], granularity, replace, encode
         )[0]
         foil = list(case.foil[: case.rows]) if case.foil is not None else None
-        plans.append(
-            (masks, exact, plan.add(variants, list(case.gen.token_ids[: case.rows]), foil))
-        )
+        cont = list(case.gen.token_ids[: case.rows])
+        plan.add_reference(case.prompt, cont, foil)
+        plans.append((masks, exact, plan.add(variants, cont, foil)))
     values = plan.run()
     out = []
     for case, (masks, exact, sl) in zip(cases, plans, strict=True):
