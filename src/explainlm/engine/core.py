@@ -28,7 +28,7 @@ from explainlm.models.classifiers import Classifier
 from explainlm.models.wrapper import Batch, Encoding
 from explainlm.targets import ClassTarget
 
-MIN_SHARED_PREFIX = 64  # tokens: below this, re-running the prefix costs less than copying caches
+MIN_SHARED_PREFIX = 64  # tokens: without explicit references, rows sharing this long a prefix reuse it
 
 RowsFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 ReduceFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Tensor], Any]
