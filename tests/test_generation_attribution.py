@@ -54,6 +54,20 @@ def test_occlusion_equals_naive_loop(gen) -> None:
                 assert cell == pytest.approx(full[i] - lp[i - 1], abs=1e-4)
 
 
+def test_occlusion_of_a_one_word_prompt_scores_after_the_start_token(gen) -> None:
+    """Removing the only word leaves no context; the token is then scored after BOS (or EOS)."""
+    w = gen.wrapper
+    tok = w.tokenizer
+    ids = tok("wonderful", add_special_tokens=False)["input_ids"]
+    cont = [11, 22, 33]
+    a = explain_generation(["wonderful"], gen, ["occlusion"], target_texts=[cont])[0]
+    start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    prompt = tok("wonderful")["input_ids"]
+    expected = naive_logprobs(w, prompt, cont) - naive_logprobs(w, [start], cont)
+    np.testing.assert_allclose([r[0] for r in a.matrix], expected, atol=1e-4)
+    assert prompt == ids  # no BOS is added: removing the word leaves an empty context
+
+
 def test_occlusion_equals_captum_feature_ablation(gen) -> None:
     from captum.attr import FeatureAblation, LLMAttribution, TextTokenInput
 
@@ -260,8 +274,14 @@ def test_shared_prefix_kv_cache_gives_the_same_logprobs(tiny_llama) -> None:
     prompt = " ".join(f"w{k}" for k in range(60)) + " and a wonderful film"
     enc = gen.encode([prompt])[0]
     d = len(enc.word_spans)
-    variants = mask_variants(tiny_llama, [enc], [~np.eye(d, dtype=bool)[-4:]], "word", "remove",
-                             lambda t: tiny_llama.encode(t, chat=True))[0]
+    variants = mask_variants(
+        tiny_llama,
+        [enc],
+        [~np.eye(d, dtype=bool)[-4:]],
+        "word",
+        "remove",
+        lambda t: tiny_llama.encode(t, chat=True),
+    )[0]
     contexts = [enc, *variants]
     assert shared_prefix_length([c.input_ids for c in contexts]) > 64  # system prompt + 60 words
     cont = [[11, 22, 33]] * len(contexts)

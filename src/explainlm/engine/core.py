@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
 from explainlm.models.classifiers import Classifier
 from explainlm.models.wrapper import Batch, Encoding
 from explainlm.targets import ClassTarget
 
-MIN_SHARED_PREFIX = 64  # tokens: without explicit references, rows sharing this long a prefix reuse it
+MIN_SHARED_PREFIX = (
+    64  # tokens: without explicit references, rows sharing this long a prefix reuse it
+)
 
 RowsFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 ReduceFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Tensor], Any]
@@ -191,6 +194,7 @@ class Engine:
         that all share a prefix of ``min_shared_prefix`` tokens or more reuse that prefix.
         """
         w = self.wrapper
+        contexts = [c if len(c) else self._start_context(c) for c in contexts]
         out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
         if w.is_decoder and references is None:
             shared = shared_prefix_length([c.input_ids for c in contexts])
@@ -219,6 +223,28 @@ class Engine:
             bar.update(len(idx))
         bar.close()
         return out
+
+    def _start_context(self, empty: Encoding) -> Encoding:
+        """An empty context (every word of a one-word prompt removed) as the start-of-text token.
+
+        A causal LM needs one position before the first continuation token; the BOS token (EOS
+        when there is none, as GPT-style models separate documents) is what it saw there in training.
+        """
+        tok = self.wrapper.tokenizer
+        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        if start is None:
+            raise UserError(
+                "cannot score a continuation after an empty context: the tokenizer has no BOS or "
+                "EOS token"
+            )
+        return replace(
+            empty,
+            input_ids=[int(start)],
+            tokens=[str(tok.convert_ids_to_tokens(int(start)))],
+            offsets=[None],
+            special=[True],
+            word_ids=[-1],
+        )
 
     def _reusing_prefixes(
         self,
