@@ -163,7 +163,8 @@ def load_rationale_csv(
     ``rationale_binary`` flags the sentence's whitespace tokens. A token is in the aggregated
     rationale when more than half of the annotators marked it (strict majority). ``group=None``
     aggregates all annotators; ``group="BO"`` only that group's; ``group="*"`` yields one example
-    per (sentence, group), with :attr:`RationaleExample.group` set. ``meta["annotators"]`` counts
+    per (sentence, group), sentence-major (the groups of a sentence are adjacent, so a prefix of
+    the list covers every group), with :attr:`RationaleExample.group` set. ``meta["annotators"]`` counts
     the votes; ``meta["per_annotator"]`` keeps every annotator's own word rationale.
     """
     p = Path(path)
@@ -202,15 +203,19 @@ def load_rationale_csv(
         raise UserError(
             f"{p}: no annotator group {group!r} (groups: {', '.join(rationale_groups(p))})"
         )
+    first = {}
+    for text, _ in order:
+        first.setdefault(text, len(first))
+    order.sort(key=lambda k: first[k[0]])  # sentence-major: every group of a sentence together
     out = []
-    for n, key in enumerate(order):
+    for key in order:
         text, g = key
         entry = votes[key]
         rows = entry["rows"]
         majority = [int(sum(col) * 2 > len(rows)) for col in zip(*rows, strict=True)]
         out.append(
             RationaleExample(
-                f"{p.stem}:{n}" + (f":{g}" if g else ""),
+                f"{p.stem}:{first[text]}" + (f":{g}" if g else ""),
                 text,
                 entry["label"],
                 majority,
