@@ -266,7 +266,7 @@ def test_save_load_and_cli_json(gen, tiny_llama_dir: Path, tmp_path: Path, capsy
 
 def test_shared_prefix_kv_cache_gives_the_same_logprobs(tiny_llama) -> None:
     from explainlm.engine import Engine
-    from explainlm.engine.core import shared_prefix_length
+    from explainlm.engine.continuation import shared_prefix_length
     from explainlm.generation import NextTokenScorer
     from explainlm.methods.perturbation import mask_variants
 

@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from explainlm.errors import UserError
+from explainlm.engine.continuation import ContinuationScoring
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
 from explainlm.models.classifiers import Classifier
 from explainlm.models.wrapper import Batch, Encoding
 from explainlm.targets import ClassTarget
-
-MIN_SHARED_PREFIX = (
-    64  # tokens: without explicit references, rows sharing this long a prefix reuse it
-)
 
 RowsFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 ReduceFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Tensor], Any]
@@ -57,7 +53,7 @@ class Item:
         return int(self.scores.argmax())
 
 
-class Engine:
+class Engine(ContinuationScoring):
     """Batched passes over a classifier for a fixed target definition."""
 
     def __init__(
@@ -170,225 +166,6 @@ class Engine:
             out[s : s + chunk] = self._scores(encodings[s : s + chunk])
         return out
 
-    @torch.no_grad()
-    def continuation_logprobs(
-        self,
-        contexts: Sequence[Encoding],
-        continuations: Sequence[Sequence[int]],
-        alternatives: Sequence[Sequence[int]] | None = None,
-        *,
-        references: Sequence[int] | None = None,
-        min_shared_prefix: int = MIN_SHARED_PREFIX,
-    ) -> list[np.ndarray]:
-        """log p of every continuation token after its context, many sequences per pass.
-
-        One forward of ``context + continuation`` gives the log-probs of all continuation positions
-        at once (teacher forcing); sequences are batched by length under the token budget. With
-        ``alternatives`` (one id per position, e.g. a contrastive foil), each result is ``[2, m]``:
-        the continuation's log-probs and the alternative ids' log-probs at the same positions
-        (NaN past the alternative's end).
-
-        ``references`` (decoders only) names, for every row, a row whose keys and values it may
-        reuse (a reference names itself): an ablated prompt equals its unablated reference up to the
-        first removed token, so only the rest is run (:meth:`_reusing_prefixes`). Without it, rows
-        that all share a prefix of ``min_shared_prefix`` tokens or more reuse that prefix.
-        """
-        w = self.wrapper
-        contexts = [c if len(c) else self._start_context(c) for c in contexts]
-        out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
-        if w.is_decoder and references is None:
-            shared = shared_prefix_length([c.input_ids for c in contexts])
-            if shared >= min_shared_prefix:
-                references = [0] * len(contexts)
-        if w.is_decoder and references is not None:
-            return self._reusing_prefixes(contexts, continuations, alternatives, references)
-        lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
-        bar = tqdm(
-            total=len(contexts),
-            desc="ablations",
-            unit="seq",
-            disable=not self.progress or len(contexts) < 64,
-        )
-        for idx in token_budget_batches(lengths, self.max_batch_tokens):
-            batch = w.collate([contexts[i] for i in idx], extra=[continuations[i] for i in idx])
-            # left padding puts every continuation at the end: only the last positions need logits
-            keep = max(len(continuations[i]) for i in idx) + 1
-            with self._autocast():
-                logits = w.forward(batch, logits_to_keep=keep).logits
-            self.passes += 1
-            for b, i in enumerate(idx):
-                m = len(continuations[i])
-                alt = None if alternatives is None else alternatives[i]
-                out[i] = _gather(logits[b, keep - m - 1 : keep - 1], continuations[i], alt)
-            bar.update(len(idx))
-        bar.close()
-        return out
-
-    def _start_context(self, empty: Encoding) -> Encoding:
-        """An empty context (every word of a one-word prompt removed) as the start-of-text token.
-
-        A causal LM needs one position before the first continuation token; the BOS token (EOS
-        when there is none, as GPT-style models separate documents) is what it saw there in training.
-        """
-        tok = self.wrapper.tokenizer
-        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        if start is None:
-            raise UserError(
-                "cannot score a continuation after an empty context: the tokenizer has no BOS or "
-                "EOS token"
-            )
-        return replace(
-            empty,
-            input_ids=[int(start)],
-            tokens=[str(tok.convert_ids_to_tokens(int(start)))],
-            offsets=[None],
-            special=[True],
-            word_ids=[-1],
-        )
-
-    def _reusing_prefixes(
-        self,
-        contexts: Sequence[Encoding],
-        continuations: Sequence[Sequence[int]],
-        alternatives: Sequence[Sequence[int]] | None,
-        references: Sequence[int],
-    ) -> list[np.ndarray]:
-        """:meth:`continuation_logprobs` with every row's prefix taken from its reference's KV cache.
-
-        Reference rows run in full (right-padded, so positions need no shift) and keep their keys
-        and values. Row r then starts at ``c_r`` = the length of its common prefix with the
-        reference (at most its context length − 1, the first position whose logits it needs): its
-        batch cache holds the reference's first ``c_r`` positions, left-padded to the batch's
-        largest ``c_r``, and only its suffix runs (right-padded, position ids from ``c_r``). So no
-        row recomputes anything its reference already computed. Rows are sorted by suffix length;
-        the budget counts suffix tokens plus a quarter of the cached prefix (memory). References
-        are processed in waves so that only a few budgets' worth of caches is alive.
-        """
-        w = self.wrapper
-        n = len(contexts)
-        if len(references) != n:
-            raise ValueError("references needs one entry per row")
-        seqs = [list(c.input_ids) + list(k) for c, k in zip(contexts, continuations, strict=True)]
-        refs = sorted({int(r) for r in references})
-        for r in refs:
-            if references[r] != r:
-                raise ValueError(f"row {r} is a reference, so it must reference itself")
-        out: list[np.ndarray] = [np.zeros(0)] * n
-        starts = [0] * n
-        for i, r in enumerate(references):
-            if i != r:
-                common = shared_prefix_length([seqs[i], seqs[r]]) if seqs[i] and seqs[r] else 0
-                starts[i] = max(0, min(common, len(contexts[i]) - 1, len(seqs[r])))
-        dependents: dict[int, list[int]] = {r: [] for r in refs}
-        for i, r in enumerate(references):
-            if i != r:
-                dependents[int(r)].append(i)
-        bar = tqdm(total=n, desc="ablations", unit="seq", disable=not self.progress or n < 64)
-        for wave in _waves(refs, [len(seqs[r]) for r in refs], self.max_batch_tokens):
-            cache = self._reference_pass(wave, contexts, continuations, alternatives, seqs, out)
-            rows = sorted(
-                (i for r in wave for i in dependents[r]), key=lambda i: starts[i] - len(seqs[i])
-            )
-            for idx in _prefix_batches(rows, starts, [len(x) for x in seqs], self.max_batch_tokens):
-                cut = [starts[i] for i in idx]
-                width = max(len(seqs[i]) - c for i, c in zip(idx, cut, strict=True))
-                past_len = max(cut)
-                ids = torch.full((len(idx), width), w.pad_token_id, dtype=torch.long)
-                mask = torch.zeros((len(idx), past_len + width), dtype=torch.long)
-                for b, (i, c) in enumerate(zip(idx, cut, strict=True)):
-                    suffix = seqs[i][c:]
-                    ids[b, : len(suffix)] = torch.tensor(suffix)
-                    mask[b, past_len - c : past_len + len(suffix)] = 1
-                pos = torch.tensor(cut).unsqueeze(1) + torch.arange(width)
-                firsts = [len(contexts[i]) - 1 - c for i, c in zip(idx, cut, strict=True)]
-                past = None
-                if past_len:
-                    past = _gather_cache(cache, [references[i] for i in idx], cut, past_len)
-                spans = [(f, len(continuations[i])) for f, i in zip(firsts, idx, strict=True)]
-                logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past)
-                for b, i in enumerate(idx):
-                    alt = None if alternatives is None else alternatives[i]
-                    out[i] = _gather(logits[b], continuations[i], alt)
-            bar.update(len(wave) + sum(len(dependents[r]) for r in wave))
-        bar.close()
-        return out
-
-    def _reference_pass(
-        self,
-        wave: Sequence[int],
-        contexts: Sequence[Encoding],
-        continuations: Sequence[Sequence[int]],
-        alternatives: Sequence[Sequence[int]] | None,
-        seqs: Sequence[Sequence[int]],
-        out: list[np.ndarray],
-    ) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """Run the reference rows in full (right-padded); fill their results; return their caches."""
-        w = self.wrapper
-        caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        for idx in token_budget_batches([len(seqs[r]) for r in wave], self.max_batch_tokens):
-            rows = [wave[j] for j in idx]
-            width = max(len(seqs[r]) for r in rows)
-            ids = torch.full((len(rows), width), w.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for b, r in enumerate(rows):
-                ids[b, : len(seqs[r])] = torch.tensor(seqs[r])
-                mask[b, : len(seqs[r])] = 1
-            spans = [(len(contexts[r]) - 1, len(continuations[r])) for r in rows]
-            logits, past = self._decode(ids, mask, spans)
-            layers = _cache_tensors(past)
-            for b, r in enumerate(rows):
-                caches[r] = [(k[b : b + 1], v[b : b + 1]) for k, v in layers]
-                alt = None if alternatives is None else alternatives[r]
-                out[r] = _gather(logits[b], continuations[r], alt)
-        return caches
-
-    def _decode(
-        self,
-        ids: torch.Tensor,
-        mask: torch.Tensor,
-        spans: Sequence[tuple[int, int]],
-        *,
-        position_ids: torch.Tensor | None = None,
-        past: Any = None,
-    ) -> tuple[list[torch.Tensor], Any]:
-        """One decoder pass; row b's logits at positions ``spans[b] = (start, length)`` only.
-
-        The output head runs on the selected hidden states alone (on CPU it otherwise costs about
-        a quarter of the pass: 49k-way logits at every position). Models whose head does more than
-        one projection (logit soft-capping or scaling) get the full logits instead.
-        """
-        w = self.wrapper
-        model = w.model
-        kw: dict[str, Any] = {
-            "input_ids": ids.to(w.device),
-            "attention_mask": mask.to(w.device),
-            "past_key_values": past,
-            "use_cache": True,
-        }
-        if position_ids is not None:
-            kw["position_ids"] = position_ids.to(w.device)
-        cfg = model.config
-        plain_head = not any(
-            getattr(cfg, a, None) for a in ("final_logit_softcapping", "logit_scale")
-        )
-        head = model.get_output_embeddings()
-        with self._autocast():
-            if plain_head and head is not None and model.base_model is not model:
-                res = model.base_model(**kw)
-                h = res.last_hidden_state
-                rows = [b for b, (_, m) in enumerate(spans) for _ in range(m)]
-                cols = [s + k for s, m in spans for k in range(m)]
-                flat = head(h[rows, cols])
-                logits, at = [], 0
-                for _, m in spans:
-                    logits.append(flat[at : at + m])
-                    at += m
-            else:
-                res = model(**kw)
-                logits = [res.logits[b, s : s + m] for b, (s, m) in enumerate(spans)]
-        self.passes += 1
-        return logits, res.past_key_values
-
     # ------------------------------------------------------------------------ gradients
     def embedding_gradients(
         self,
@@ -497,107 +274,3 @@ class Engine:
         finally:
             if previous and previous != "eager" and hasattr(model, "set_attn_implementation"):
                 model.set_attn_implementation(previous)
-
-
-def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the token prefix all sequences share, leaving every one at least one own token."""
-    if not sequences:
-        return 0
-    first = sequences[0]
-    n = min(len(x) for x in sequences) - 1
-    k = 0
-    while k < n and all(x[k] == first[k] for x in sequences):
-        k += 1
-    return max(k, 0)
-
-
-def _waves(refs: Sequence[int], lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Consecutive groups of reference rows holding about ``4 × budget`` cached tokens each."""
-    waves: list[list[int]] = [[]]
-    total = 0
-    for r, n in zip(refs, lengths, strict=True):
-        if waves[-1] and total + n > 4 * budget:
-            waves.append([])
-            total = 0
-        waves[-1].append(r)
-        total += n
-    return [w for w in waves if w]
-
-
-def _prefix_batches(
-    rows: Sequence[int],
-    starts: Sequence[int],
-    lengths: Sequence[int],
-    budget: int,
-    max_padding: float = 0.2,
-) -> list[list[int]]:
-    """Greedy batches of rows sorted by suffix length (longest first).
-
-    A batch costs rows × (widest suffix + largest cached prefix / 4) and stays within ``budget``;
-    a row whose suffix is more than ``max_padding`` shorter than the batch's widest starts a new
-    batch (suffixes range from a few tokens to the whole prompt, and padding is wasted compute).
-    """
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    for i in rows:
-        trial = [*cur, i]
-        width = max(lengths[j] - starts[j] for j in trial)
-        cost = len(trial) * (width + max(starts[j] for j in trial) // 4)
-        ragged = lengths[i] - starts[i] < (1 - max_padding) * width
-        if cur and (cost > budget or ragged):
-            batches.append(cur)
-            trial = [i]
-        cur = trial
-    if cur:
-        batches.append(cur)
-    return batches
-
-
-def _cache_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per-layer (keys, values) ``[B, heads, T, d]`` of a transformers KV cache."""
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    return [(k, v) for k, v in cache]  # legacy tuple-of-tuples caches
-
-
-def _gather_cache(
-    caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]],
-    owners: Sequence[int],
-    lengths: Sequence[int],
-    width: int,
-) -> Any:
-    """A batch cache whose row b holds the first ``lengths[b]`` positions of ``caches[owners[b]]``,
-    left-padded to ``width`` (the attention mask hides the padding, as in batched generation)."""
-    from transformers import DynamicCache
-
-    n_layers = len(next(iter(caches.values())))
-    data = []
-    for layer in range(n_layers):
-        pair = []
-        for kind in (0, 1):
-            ref = caches[owners[0]][layer][kind]
-            out = ref.new_zeros((len(owners), ref.shape[1], width, ref.shape[3]))
-            for b, (o, n) in enumerate(zip(owners, lengths, strict=True)):
-                if n:
-                    out[b, :, width - n :] = caches[o][layer][kind][0, :, :n]
-            pair.append(out)
-        data.append((pair[0], pair[1]))
-    return DynamicCache(data)
-
-
-def _gather(
-    logits: torch.Tensor, ids: Sequence[int], alternatives: Sequence[int] | None
-) -> np.ndarray:
-    """log p of ``ids`` at successive positions (and of ``alternatives`` there: ``[2, m]``)."""
-    rows = torch.log_softmax(logits.float(), -1).cpu()
-    m = len(ids)
-    lp = rows.gather(-1, torch.tensor(list(ids), dtype=torch.long).view(-1, 1)).squeeze(-1)
-    lp = lp.numpy().astype(np.float64)
-    if alternatives is None:
-        return lp
-    alt = np.full(m, np.nan)
-    k = min(m, len(alternatives))
-    if k:
-        aids = torch.tensor(list(alternatives[:k]), dtype=torch.long)
-        alt[:k] = rows[:k].gather(-1, aids.view(-1, 1)).squeeze(-1).numpy()
-    return np.stack([lp, alt])
