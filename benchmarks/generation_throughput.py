@@ -6,6 +6,7 @@ teacher forcing. Prints explanations/s (one explanation = one prompt's full matr
 
     python benchmarks/generation_throughput.py --n 8
     python benchmarks/generation_throughput.py --n 8 --json --tools explainlm,captum
+    python benchmarks/generation_throughput.py --n 1 --warmup 0 --tools explainlm,inseq   # pip install inseq
 """
 
 from __future__ import annotations
@@ -157,14 +158,40 @@ def main() -> None:
             sec,
         )
 
+    if "inseq" in tools:
+        # Inseq runs one attribution per generated step, batch size 1 (its documented default for
+        # decoder-only models). Its occlusion zeroes a token's embedding and scores the target's
+        # probability (not log-probability), so only the timing is comparable, not the values.
+        import inseq
+
+        def inseq_run(ps: list[str], cs: list[list[int]], model: Any, **kw: Any) -> None:
+            for p, c in zip(ps, cs, strict=True):
+                full = p + w.tokenizer.decode(c)
+                model.attribute(input_texts=p, generated_texts=full, show_progress=False, **kw)
+
+        for method, mode, kw in [
+            ("occlusion", "inseq occlusion (embedding zeroed, target prob)", {}),
+            (
+                "integrated_gradients",
+                f"inseq IG, {args.ig_steps} steps",
+                {"n_steps": args.ig_steps},
+            ),
+        ]:
+            model = inseq.load_model(w.model, method, tokenizer=w.tokenizer)
+            if args.warmup:
+                inseq_run(warm[:1], warm_conts[:1], model, **kw)
+            _, sec = timed(lambda model=model, kw=kw: inseq_run(prompts, conts, model, **kw))
+            record("inseq", method, mode, sec)
+
     by = {(r["tool"], r["method"], r["mode"]): r["explanations_per_second"] for r in results}
     ratios = {}
     for (tool, method, mode), eps in by.items():
         if tool != "explainlm":
             continue
-        peer = [v for (t, m, _), v in by.items() if t == "captum" and m == method]
-        if peer:
-            ratios[f"{method} / {mode}"] = eps / peer[0]
+        for peer_tool in ("captum", "inseq"):
+            peer = [v for (t, m, _), v in by.items() if t == peer_tool and m == method]
+            if peer:
+                ratios[f"{method} / {mode} vs {peer_tool}"] = eps / peer[0]
     agreement = None
     if captum_fa and ("occlusion", "token") in ours:
         n_prompt = [len(w.tokenizer(p)["input_ids"]) for p in prompts]
@@ -202,7 +229,7 @@ def main() -> None:
                 f"{r['tool']:>10} {r['method']:<22} {r['mode']:<40} {r['explanations_per_second']:9.3f}"
             )
         for k, v in ratios.items():
-            print(f"ratio explainlm/captum  {k}: {v:.1f}x")
+            print(f"ratio explainlm / {k}: {v:.1f}x")
         print(f"agreement with Captum FeatureAblation: {agreement}")
 
 
