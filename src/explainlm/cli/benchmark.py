@@ -8,6 +8,9 @@ import typer
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
     console,
     emit_json,
     err_console,
@@ -36,9 +39,7 @@ def _split_params(items: list[str] | None) -> tuple[dict[str, Any], dict[str, An
 
 
 def benchmark_cmd(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Built-in name or model directory.")
-    ] = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_MODEL,
     dataset: Annotated[
         str,
         typer.Option(
@@ -74,8 +75,8 @@ def benchmark_cmd(
         str, typer.Option(help="Rationale column of a file dataset.")
     ] = "rationale",
     labels: Annotated[str | None, typer.Option(help="Zero-shot labels, comma-separated.")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, …")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    device: DeviceOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Benchmark explanation methods: faithfulness, plausibility and stability with 95% CIs.
 

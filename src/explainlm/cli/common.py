@@ -6,8 +6,9 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
 from explainlm.errors import UserError
@@ -16,6 +17,13 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 DEFAULT_MODEL = "smollm2-135m"
+
+# Options shared by the commands (one declaration, one help text)
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Built-in name, model directory or hub id.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, …")]
 
 
 def emit_json(doc: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from explainlm.cli.common import DEFAULT_MODEL, console, load_task
+from explainlm.cli.common import DEFAULT_MODEL, ModelOpt, console, load_task
 from explainlm.store import open_store
 
 EXAMPLES = [
@@ -22,7 +22,7 @@ DEMO_PARAMS = {"integrated_gradients": {"steps": 32}}
 
 
 def demo(
-    model: Annotated[str, typer.Option("--model", "-m")] = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_MODEL,
     output: Annotated[
         str, typer.Option("--output", "-o", help="Report file.")
     ] = "out/demo-report.html",

@@ -11,6 +11,9 @@ from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
     console,
     emit_json,
     err_console,
@@ -81,9 +84,7 @@ def explain_cmd(
     texts: Annotated[
         list[str] | None, typer.Argument(help="Texts to explain (or use --input).")
     ] = None,
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Built-in name or model directory.")
-    ] = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_MODEL,
     method: Annotated[
         list[str] | None, typer.Option("--method", help="Method name (repeatable).")
     ] = None,
@@ -117,11 +118,11 @@ def explain_cmd(
     no_truncate: Annotated[
         bool, typer.Option("--no-truncate", help="Error on over-long texts.")
     ] = False,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, …")] = None,
+    device: DeviceOpt = None,
     mixed_precision: Annotated[
         bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
     html: Annotated[
         str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,

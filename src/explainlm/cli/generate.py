@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from explainlm.cli.common import DEFAULT_MODEL, console, emit_json, err_console, load_task
+from explainlm.cli.common import (
+    DEFAULT_MODEL,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    console,
+    emit_json,
+    err_console,
+    load_task,
+)
 from explainlm.cli.explain import parse_params
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
@@ -18,7 +27,7 @@ DEFAULT_METHODS = ["occlusion"]
 
 def generate_cmd(
     prompt: Annotated[str, typer.Argument(help="The prompt.")],
-    model: Annotated[str, typer.Option("--model", "-m")] = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_MODEL,
     method: Annotated[
         list[str] | None, typer.Option("--method", help="Method name (repeatable).")
     ] = None,
@@ -47,8 +56,8 @@ def generate_cmd(
     max_batch_tokens: Annotated[
         int, typer.Option(help="Token budget per pass.")
     ] = DEFAULT_MAX_BATCH_TOKENS,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, …")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    device: DeviceOpt = None,
+    as_json: JsonOpt = False,
     html: Annotated[
         str | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,

@@ -11,15 +11,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from explainlm.cli.common import DEFAULT_MODEL, console, emit_json, err_console, status
+from explainlm.cli.common import (
+    DEFAULT_MODEL,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    console,
+    emit_json,
+    err_console,
+    status,
+)
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.store import open_store
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Built-in name or model directory.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 HtmlOpt = Annotated[str | None, typer.Option("--html", help="Write an HTML heat map here.")]
-DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, …")]
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="TSV/CSV/JSONL file.")]
 TextCol = Annotated[str, typer.Option(help="Text column of --dataset.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Only the first N rows.")]

@@ -9,7 +9,15 @@ from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
-from explainlm.cli.common import DEFAULT_MODEL, console, emit_json, gather_texts, load_task
+from explainlm.cli.common import (
+    DEFAULT_MODEL,
+    JsonOpt,
+    ModelOpt,
+    console,
+    emit_json,
+    gather_texts,
+    load_task,
+)
 from explainlm.store import open_store
 
 CHUNK = 128
@@ -19,9 +27,7 @@ def predict(
     texts: Annotated[
         list[str] | None, typer.Argument(help="Texts to classify (or use --input).")
     ] = None,
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Built-in name, model directory or hub id.")
-    ] = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_MODEL,
     task: Annotated[
         str | None,
         typer.Option(
@@ -59,7 +65,7 @@ def predict(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, … (default: cuda when present).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Predict labels and probabilities.
 
