@@ -185,6 +185,12 @@ def test_csv_and_jsonl_with_string_labels(tiny_bert_dir: Path, tmp_path: Path) -
     # The test file uses the original values; the saved label_values map them to the names.
     metrics = evaluate_classifier(clf, jsonl, text_column="review", label_column="sentiment")
     assert metrics["n"] == 12 and metrics["accuracy"] == 1.0
+    # truncating as training did: same rows, and the model's own limit is restored afterwards
+    before = clf.wrapper.max_length
+    short = evaluate_classifier(
+        clf, jsonl, text_column="review", label_column="sentiment", max_length=4
+    )
+    assert short["n"] == 12 and clf.wrapper.max_length == before
 
 
 def test_label_values_sort_numerically() -> None:

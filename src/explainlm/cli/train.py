@@ -133,7 +133,11 @@ def train_command(
 
             classifier = load_model(str(result.output_dir))
             test_metrics = evaluate_classifier(
-                classifier, test, text_column=text_column, label_column=label_column
+                classifier,
+                test,
+                text_column=text_column,
+                label_column=label_column,
+                max_length=max_length,
             )
             log(format_metrics(test_metrics, result.labels, f"test ({test})"))
         summary = {

@@ -63,11 +63,13 @@ def evaluate_classifier(
     label_column: str = "label",
     label_map: Mapping[str, str] | None = None,
     limit: int | None = None,
+    max_length: int | None = None,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-class report of a loaded classifier on a labelled file.
 
     File label values map to the classifier's labels through ``label_map``, or else through the
     ``label_values``/``labels`` saved by :func:`train_classifier`; label names are accepted as is.
+    ``max_length`` truncates texts as training did (``explainlm train --test`` passes its own).
 
     >>> from explainlm.models import load_model
     >>> clf = load_model("models/minilm-sst2")                              # doctest: +SKIP
@@ -92,6 +94,13 @@ def evaluate_classifier(
                 f"label {value!r} is not one of the model's labels ({', '.join(labels)})",
             )
         gold.append(labels.index(name))
-    preds = classifier.predict(table.texts)
+    wrapper = classifier.wrapper
+    limit_before = wrapper.max_length
+    if max_length is not None:  # truncate as in training, so test and dev scores are comparable
+        wrapper.max_length = min(limit_before, int(max_length))
+    try:
+        preds = classifier.predict(table.texts)
+    finally:
+        wrapper.max_length = limit_before
     pred = [labels.index(p.label) for p in preds]
     return classification_metrics(gold, pred, labels)
