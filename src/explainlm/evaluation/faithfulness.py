@@ -259,8 +259,18 @@ class TauLOO(Metric):
     def compute(self, engine: Engine | None, cases: Sequence[Case]) -> list[dict[str, Any]]:
         from scipy.stats import kendalltau
 
-        masks = [~np.eye(c.n, dtype=bool) for c in cases]
-        values = _evaluate(engine, cases, masks, self.params["replace"])
+        # leave-one-out effects depend on the text and label, not on the method: every method's
+        # explanation of the same text shares one set of forwards
+        first: dict[tuple[Any, ...], int] = {}
+        owner = [
+            first.setdefault((c.explanation.text, c.explanation.label, c.granularity, c.n), i)
+            for i, c in enumerate(cases)
+        ]
+        unique = sorted(set(owner))
+        masks = [~np.eye(cases[i].n, dtype=bool) for i in unique]
+        computed = _evaluate(engine, [cases[i] for i in unique], masks, self.params["replace"])
+        by_owner = dict(zip(unique, computed, strict=True))
+        values = [by_owner[o] for o in owner]
         out = []
         for c, v in zip(cases, values, strict=True):
             if c.n < 2:
