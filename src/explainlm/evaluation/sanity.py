@@ -20,6 +20,7 @@ from torch import nn
 from explainlm.engine import Engine
 from explainlm.errors import UserError
 from explainlm.evaluation.base import Case, Metric
+from explainlm.evaluation.stats import rank_correlation
 
 
 def layer_stages(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
@@ -94,8 +95,6 @@ def randomization_test(
     the original model's predicted label of each text, kept fixed. The classifier itself is not
     modified (the test works on a deep copy).
     """
-    from scipy.stats import spearmanr
-
     from explainlm.explain import explain
     from explainlm.targets import ClassTarget
 
@@ -125,10 +124,12 @@ def randomization_test(
                 method_params={method: dict(method_params or {})},
             )[0]
             a, b = np.asarray(orig.scores, float), np.asarray(new.scores, float)
-            if a.size > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
-                rhos.append(float(spearmanr(a, b).statistic))
-            if a.size > 1 and np.ptp(np.abs(a)) > 0 and np.ptp(np.abs(b)) > 0:
-                rhos_abs.append(float(spearmanr(np.abs(a), np.abs(b)).statistic))
+            for acc, rho in (
+                (rhos, rank_correlation(a, b)),
+                (rhos_abs, rank_correlation(np.abs(a), np.abs(b))),
+            ):
+                if np.isfinite(rho):
+                    acc.append(rho)
         rows.append(
             {
                 "stage": k,
@@ -176,8 +177,6 @@ class ParameterRandomization(Metric):
             raise UserError(f"{self.name}: stages must be a positive integer or None, got {st!r}")
 
     def compute(self, engine: Engine | None, cases: Sequence[Case]) -> list[dict[str, Any]]:
-        from scipy.stats import spearmanr
-
         from explainlm.evaluation.stability import features, reexplain
 
         if engine is None:
@@ -196,8 +195,5 @@ class ParameterRandomization(Metric):
             a, b = c.scores, features(new)
             if self.params["absolute"]:
                 a, b = np.abs(a), np.abs(b)
-            rho = float("nan")
-            if a.size == b.size and a.size > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
-                rho = float(spearmanr(a, b).statistic)
-            out.append({"value": rho})
+            out.append({"value": rank_correlation(a, b)})
         return out

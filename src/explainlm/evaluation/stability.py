@@ -166,7 +166,7 @@ def method_agreement(explanations: Sequence[Explanation]) -> list[dict[str, Any]
     One row per (text, method a, method b) with ``a < b``; texts explained by one method only give
     no rows. Constant score vectors give NaN.
     """
-    from scipy.stats import spearmanr
+    from explainlm.evaluation.stats import rank_correlation
 
     by_text: dict[tuple[str, str], list[Explanation]] = {}
     for e in explanations:
@@ -174,9 +174,6 @@ def method_agreement(explanations: Sequence[Explanation]) -> list[dict[str, Any]
     rows = []
     for t, ((text, _), group) in enumerate(by_text.items()):
         for a, b in itertools.combinations(sorted(group, key=lambda e: e.method), 2):
-            x, y = features(a), features(b)
-            rho = float("nan")
-            if x.size == y.size and x.size > 1 and np.ptp(x) > 0 and np.ptp(y) > 0:
-                rho = float(spearmanr(x, y).statistic)
+            rho = rank_correlation(features(a), features(b))
             rows.append({"example": t, "text": text, "a": a.method, "b": b.method, "spearman": rho})
     return rows

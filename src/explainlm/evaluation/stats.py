@@ -16,6 +16,16 @@ import numpy as np
 TESTS = ("wilcoxon", "permutation")
 
 
+def rank_correlation(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Spearman ρ of two score vectors; NaN unless they have the same size > 1 and neither is constant."""
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size != y.size or x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
 def _clean(values: Sequence[float]) -> np.ndarray:
     a = np.asarray(values, dtype=np.float64)
     return a[np.isfinite(a)]
