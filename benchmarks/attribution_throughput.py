@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.data import read_table
-from explainlm.explain import explain
+from explainlm.attribution import explain
+from explainlm.datasets import read_table
 from explainlm.models import ModelWrapper, load_model
 from explainlm.paths import data_dir
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.data import read_table
+from explainlm.datasets import read_table
 from explainlm.generation import explain_generation
 from explainlm.models import load_model
 from explainlm.paths import data_dir

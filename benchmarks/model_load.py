@@ -1,6 +1,6 @@
 """Time loading the built-in models (the GGUF de-quantization happens on the first load only).
 
-    python benchmarks/model_load.py --repeat 3
+python benchmarks/model_load.py --repeat 3
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from explainlm.models.sources import BUILTINS
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--models", default=",".join(BUILTINS))
     args = ap.parse_args()

@@ -1,7 +1,7 @@
 """Zero-shot SST-2 accuracy of a causal LM used as a classifier (prints measured numbers).
 
-    python benchmarks/zero_shot_accuracy.py                       # smollm2-135m, default template
-    python benchmarks/zero_shot_accuracy.py --calibrate --limit 200
+python benchmarks/zero_shot_accuracy.py                       # smollm2-135m, default template
+python benchmarks/zero_shot_accuracy.py --calibrate --limit 200
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from explainlm.data import read_table
+from explainlm.datasets import read_table
 from explainlm.models import load_model
 from explainlm.paths import data_dir
 
@@ -21,9 +21,13 @@ SST2_LABELS = {"0": "negative", "1": "positive"}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--template", default=None, help="prompt template with {text} (default: the built-in one)")
+    ap.add_argument(
+        "--template", default=None, help="prompt template with {text} (default: the built-in one)"
+    )
     ap.add_argument("--calibrate", action="store_true", help="contextual calibration")
     ap.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
     ap.add_argument("--limit", type=int, default=None)
@@ -32,7 +36,10 @@ def main() -> None:
     args = ap.parse_args()
 
     table = read_table(
-        data_dir(args.data_dir) / "sst2" / "test.tsv", text_column="sentence", label_column="label", limit=args.limit
+        data_dir(args.data_dir) / "sst2" / "test.tsv",
+        text_column="sentence",
+        label_column="label",
+        limit=args.limit,
     )
     options = {"calibrate": args.calibrate, "chat": args.chat}
     if args.template:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from explainlm.data import read_table, read_texts
+from explainlm.datasets import read_table, read_texts
 from explainlm.errors import DataFormatError, UserError
 from explainlm.paths import data_dir, dataset_path
 

@@ -264,4 +264,9 @@ def test_registry_documented() -> None:
     doc = (Path(__file__).parents[1] / "docs" / "evaluation.md").read_text()
     for name, cls in METRICS.items():
         assert f"`{name}`" in doc, name
-        assert cls.citation and cls.family in ("faithfulness", "plausibility", "stability", "sanity")
+        assert cls.citation and cls.family in (
+            "faithfulness",
+            "plausibility",
+            "stability",
+            "sanity",
+        )

@@ -11,10 +11,10 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from explainlm.attribution import explain
 from explainlm.datasets import RationaleExample
 from explainlm.evaluation import evaluate, randomization_test
 from explainlm.evaluation.benchmark import run_benchmark
-from explainlm.explain import explain
 from explainlm.models import make_task
 from explainlm.store import open_store
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from explainlm.attribution import explain
 from explainlm.cli.app import main
-from explainlm.explain import explain
 from explainlm.explanation import ExplanationSet
 from explainlm.models import make_task
 from explainlm.report.heatmap import explanations_report, summary

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from explainlm.attribution import explain
 from explainlm.engine import Engine
 from explainlm.errors import UserError
-from explainlm.explain import explain
 from explainlm.methods import METHODS, get_method
 from explainlm.methods.gradient import baseline_embeddings
 from explainlm.models import ZeroShotClassifier, make_task

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from explainlm.cli.app import main
-from explainlm.data import read_table
+from explainlm.datasets import read_table
 from explainlm.errors import UserError
 from explainlm.models import ModelWrapper, load_model, make_task
 from explainlm.models.sources import META_FILE, resolve_source
@@ -100,7 +100,7 @@ def test_demo_writes_report(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_explanations_on_the_real_llm(smollm) -> None:
-    from explainlm.explain import explain
+    from explainlm.attribution import explain
 
     clf = make_task(smollm, "zero_shot")
     text = "a truly wonderful film"

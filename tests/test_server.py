@@ -111,7 +111,7 @@ def test_explain_with_summary_and_faithfulness(client: TestClient) -> None:
 
 
 def test_faithfulness_fallback_matches_evaluation(client: TestClient) -> None:
-    from explainlm.explain import explain
+    from explainlm.attribution import explain
     from explainlm.server.faithfulness import eraser_aopc, faithfulness
 
     clf = client.app.state.registry.task("tiny-bert")

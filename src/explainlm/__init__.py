@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
+from explainlm.attribution import explain
 from explainlm.errors import ExplainlmError, UserError
 from explainlm.evaluation import evaluate
-from explainlm.explain import explain
 from explainlm.models import (
     Generator,
     ModelWrapper,

@@ -56,7 +56,7 @@ def gather_texts(
     limit: int | None = None,
 ) -> list[str]:
     """Texts from the command line and/or an input file (TSV/CSV/JSONL/TXT)."""
-    from explainlm.data import read_table
+    from explainlm.datasets import read_table
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")

@@ -33,8 +33,8 @@ def demo(
 
     Example: explainlm demo --output out/demo-report.html
     """
+    from explainlm.attribution import explain
     from explainlm.cli.explain import print_explanations
-    from explainlm.explain import explain
     from explainlm.report import predictions_section
     from explainlm.report.heatmap import explanations_section
     from explainlm.report.html import write_report

@@ -137,7 +137,7 @@ def explain_cmd(
 
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
     """
-    from explainlm.explain import explain
+    from explainlm.attribution import explain
     from explainlm.methods import get_method
 
     methods = method or DEFAULT_METHODS

@@ -41,7 +41,7 @@ def _load(model: str, device: str | None) -> Any:
 
 
 def _table(path: str, text_column: str, label_column: str | None, limit: int | None) -> Any:
-    from explainlm.data import read_table
+    from explainlm.datasets import read_table
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")

@@ -24,10 +24,12 @@ from explainlm.datasets.loaders import (
     load_sst2,
     load_sst_trees,
 )
+from explainlm.datasets.tables import TextTable, read_table, read_texts
 
 __all__ = [
     "DATASETS",
     "RationaleExample",
+    "TextTable",
     "align_token_rationale",
     "load_dataset",
     "load_eraser",
@@ -35,5 +37,7 @@ __all__ = [
     "load_rationale_csv",
     "load_sst2",
     "load_sst_trees",
+    "read_table",
+    "read_texts",
     "windows",
 ]

@@ -272,7 +272,7 @@ def read_labelled(
     >>> read_labelled("hatexplain:val", limit=2).labels      # doctest: +SKIP
     ['non-toxic', 'toxic']
     """
-    from explainlm.data.tabular import TextTable, read_table
+    from explainlm.datasets.tables import TextTable, read_table
     from explainlm.paths import data_dir as resolve_data_dir
 
     text = str(source)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from explainlm.data.tabular import read_table
 from explainlm.datasets.core import RationaleExample, align_token_rationale
+from explainlm.datasets.tables import read_table
 from explainlm.errors import DataFormatError, UserError
 
 SST2_LABELS = {"0": "negative", "1": "positive"}

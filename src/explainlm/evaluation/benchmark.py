@@ -120,7 +120,7 @@ def run_benchmark(
     ``on_chunk(keys)`` is called after each chunk is stored (tests use it to interrupt a run).
     Token F1 / IOU F1 use k = the mean human rationale length over *all* examples (so chunks agree).
     """
-    from explainlm.explain import explain
+    from explainlm.attribution import explain
 
     if not examples:
         raise UserError("no examples to benchmark")

@@ -95,7 +95,7 @@ def randomization_test(
     the original model's predicted label of each text, kept fixed. The classifier itself is not
     modified (the test works on a deep copy).
     """
-    from explainlm.explain import explain
+    from explainlm.attribution import explain
     from explainlm.targets import ClassTarget
 
     original = explain(

@@ -84,7 +84,7 @@ def run_explain(
     job: Job,
 ) -> dict[str, Any]:
     """``explainlm explain --json`` (plus summaries and faithfulness when asked)."""
-    from explainlm.explain import explain
+    from explainlm.attribution import explain
     from explainlm.explanation import ExplanationSet
     from explainlm.models import Classifier
     from explainlm.store import open_store

@@ -412,7 +412,7 @@ class RunStore:
 class RunContext:
     """A run in progress: its id, and a summary written when it closes."""
 
-    store: RunStore
+    store: RunStore | None
     run_id: str
     summary: dict[str, Any] = field(default_factory=dict)
 

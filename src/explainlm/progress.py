@@ -1,0 +1,115 @@
+"""Progress and cancellation of long work: one object, passed from the front-end down to the engine.
+
+Core code reports through a :class:`Progress` (never through its own progress bars); the front-end
+decides how it is shown: a terminal bar (CLI), a job's progress field (web app), a driver's bar over
+all shards (Ray). :meth:`Progress.advance` and :meth:`Progress.check` are also where a cancelled job
+stops (cooperatively: a model pass in flight finishes first).
+
+>>> p = Progress()
+>>> p.start("explaining", total=4, estimate_s=2.0)
+>>> p.advance(3)
+>>> round(p.fraction, 2), p.stage
+(0.75, 'explaining')
+>>> p.cancel()
+>>> p.advance()
+Traceback (most recent call last):
+...
+explainlm.progress.Cancelled: cancelled
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from explainlm.errors import ExplainlmError
+
+
+class Cancelled(ExplainlmError):
+    """The job was cancelled (by the user, a disconnected client, or a signal)."""
+
+
+class Progress:
+    """Counts work done in named stages; subclasses render it by overriding :meth:`render`.
+
+    ``start(stage, total, estimate_s=…)`` opens a stage (``total`` units; an up-front estimate of its
+    duration in seconds when known); ``advance(n)`` adds done units. ``eta_s`` extrapolates from the
+    measured rate, falling back to the estimate before the first unit is done.
+    """
+
+    def __init__(self) -> None:
+        self.stage = ""
+        self.total: float | None = None
+        self.done = 0.0
+        self.estimate_s: float | None = None
+        self.started_at = time.monotonic()
+        self._cancel = threading.Event()
+
+    # ------------------------------------------------------------------------- reporting
+    def start(
+        self, stage: str, total: float | None = None, *, estimate_s: float | None = None
+    ) -> None:
+        self.check()
+        self.stage, self.total, self.done = stage, total, 0.0
+        self.estimate_s = estimate_s
+        self.started_at = time.monotonic()
+        self.render()
+
+    def advance(self, n: float = 1, message: str | None = None) -> None:
+        self.check()
+        self.done += n
+        if message:
+            self.stage = message
+        self.render()
+
+    def close(self) -> None:
+        """The stage is over (renderers close their bars)."""
+
+    # ----------------------------------------------------------------------- cancellation
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if the job was cancelled."""
+        if self._cancel.is_set():
+            raise Cancelled("cancelled")
+
+    # ---------------------------------------------------------------------------- views
+    @property
+    def fraction(self) -> float:
+        if not self.total:
+            return 0.0
+        return max(0.0, min(1.0, self.done / self.total))
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started_at
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left: measured rate once work is done, else the stage's up-front estimate."""
+        if self.total is None:
+            return None
+        if self.done > 0:
+            return self.elapsed_s / self.done * max(self.total - self.done, 0.0)
+        return self.estimate_s
+
+    def render(self) -> None:
+        """Show the current state (no-op here)."""
+
+    @contextmanager
+    def stage_of(
+        self, stage: str, total: float | None = None, *, estimate_s: float | None = None
+    ) -> Iterator[Progress]:
+        """``with progress.stage_of("scoring", n): …`` — start a stage and close it afterwards."""
+        self.start(stage, total, estimate_s=estimate_s)
+        try:
+            yield self
+        finally:
+            self.close()
