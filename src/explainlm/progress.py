@@ -19,6 +19,7 @@ explainlm.progress.Cancelled: cancelled
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -113,3 +114,59 @@ class Progress:
             yield self
         finally:
             self.close()
+
+
+class TerminalProgress(Progress):
+    """A progress bar on stderr (tqdm) per stage, with the up-front estimate printed first.
+
+    ``min_total``: stages with fewer units show no bar (short work stays quiet).
+    """
+
+    def __init__(self, *, min_total: float = 2, file: Any = None) -> None:
+        super().__init__()
+        self.min_total = min_total
+        self.file = file if file is not None else sys.stderr
+        self._bar: Any = None
+
+    def start(
+        self, stage: str, total: float | None = None, *, estimate_s: float | None = None
+    ) -> None:
+        self.close()
+        super().start(stage, total, estimate_s=estimate_s)
+        if total is not None and total >= self.min_total:
+            from tqdm import tqdm
+
+            if estimate_s is not None:
+                print(
+                    f"{stage}: {total:g} steps, estimated {format_seconds(estimate_s)}",
+                    file=self.file,
+                )
+            self._bar = tqdm(total=total, desc=stage, file=self.file, dynamic_ncols=True)
+
+    def render(self) -> None:
+        if self._bar is not None:
+            self._bar.n = self.done
+            self._bar.set_description(self.stage, refresh=False)
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def format_seconds(s: float) -> str:
+    """``42 s``, ``3 min 20 s``, ``2 h 05 min``."""
+    s = max(0.0, float(s))
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def as_progress(progress: Progress | bool | None) -> Progress:
+    """A library call's ``progress`` argument: a :class:`Progress`, ``True`` (a terminal bar) or off."""
+    if isinstance(progress, Progress):
+        return progress
+    return TerminalProgress() if progress else Progress()
