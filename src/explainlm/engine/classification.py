@@ -74,7 +74,9 @@ class ClassificationContract:
             check_masks(m, [self.feature_count(it, granularity)])
             for it, m in zip(items, masks, strict=True)
         ]
-        keys = [it.key or self.item_key(it) for it in items]
+        # the engine's current target is part of the key: a copy of the engine with another target
+        # (a method differentiating another function of the class scores) shares the cache
+        keys = [f"{it.key or self.item_key(it)}|{self.target.name}" for it in items]
         known, todo = split_cached(self.scores_cache, keys, masks, granularity, replace)
 
         def encode(texts: list[str]) -> list[Encoding]:

@@ -231,7 +231,7 @@ class GenerationEngine:
             )
             for it, m in zip(items, masks, strict=True)
         ]
-        keys = [it.key or self.item_key(it) for it in items]
+        keys = [f"{it.key or self.item_key(it)}|{self.target.name}" for it in items]
         known, todo = split_cached(self.scores_cache, keys, masks, granularity, replace)
         plan = ContinuationPlan(self)
         slots = [

@@ -84,8 +84,16 @@ class Method(Configurable):
     def _attribute(
         self, engine: Any, items: Sequence[Any], granularity: str
     ) -> list[dict[str, Any]]:
-        """Deprecated: per item, ``token_scores`` or ``word_scores`` (and ``delta``)."""
-        raise NotImplementedError
+        """Deprecated: per item, ``token_scores`` or ``word_scores`` (and ``delta``).
+
+        Methods that override it are served for classifiers only; this default runs
+        :meth:`compute` and returns its results in that form (so an earlier-contract subclass of a
+        method can still call ``super()._attribute``).
+        """
+        return [
+            legacy_dict(it, granularity, a)
+            for it, a in zip(items, self.compute(engine, items, granularity), strict=True)
+        ]
 
 
 def legacy_attribution(name: str, raw: dict[str, Any], granularity: str) -> Attribution:
@@ -102,6 +110,21 @@ def legacy_attribution(name: str, raw: dict[str, Any], granularity: str) -> Attr
         scores, units = np.asarray(raw["word_scores"], dtype=np.float64), "features"
     per_output = {k: np.array([float(v)]) for k, v in extras.items()}
     return Attribution(scores[None, :], units, per_output, diagnostics)
+
+
+def legacy_dict(item: Any, granularity: str, attribution: Attribution) -> dict[str, Any]:
+    """A classification :class:`Attribution` in the earlier contract's form."""
+    row = np.nan_to_num(attribution.scores[0], nan=0.0)
+    out: dict[str, Any] = dict(attribution.output_diagnostics(0))
+    if attribution.units == "tokens":
+        out["token_scores"] = row
+    elif granularity == "word":
+        out["word_scores"] = row
+    else:
+        full = np.zeros(len(item.encoding))
+        full[item.encoding.text_token_positions] = row
+        out["token_scores"] = full
+    return out
 
 
 def same_rows(

@@ -50,6 +50,15 @@ def feature_count(item: Item, granularity: str) -> int:
     return encoding_features(item.encoding, granularity)
 
 
+def _scores(item: Item, granularity: str, feature_scores: np.ndarray) -> dict[str, Any]:
+    """Deprecated (the earlier contract): feature scores as ``word_scores`` / ``token_scores``."""
+    if granularity == "word":
+        return {"word_scores": feature_scores}
+    full = np.zeros(len(item.encoding))
+    full[item.encoding.text_token_positions] = feature_scores
+    return {"token_scores": full}
+
+
 def evaluate_masks(
     engine: Engine,
     items: Sequence[Item],
@@ -241,7 +250,7 @@ class KernelShap(Method):
 
     def coalitions(self, d: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
         """All 2^d coalitions (exact), or seeded paired samples whose rows 0 and 1 are ∅ and all."""
-        if d <= int(self.params["exact_max_features"]):
+        if d <= max(int(self.params["exact_max_features"]), 1):  # one feature: nothing to sample
             full = itertools.product([False, True], repeat=d)
             return np.array(list(full), dtype=bool).reshape(-1, d), True
         n = int(self.params["n_samples"] or 2 * d + 2048)
