@@ -1,8 +1,8 @@
 """Interleaved A/B(/C…) rounds of a benchmark script run against different source trees.
 
 Each arm is ``NAME=SRC_DIR`` (optionally ``NAME=SRC_DIR::EXTRA ARGS``): the script runs in a fresh
-process with ``PYTHONPATH=SRC_DIR`` (so one virtual environment serves every tree), its last stdout
-line read as the JSON document ``--json`` prints. Rounds run the arms in turn (A B A B …); the
+process with ``PYTHONPATH=SRC_DIR`` (so one virtual environment serves every tree), the JSON document
+``--json`` prints read from its stdout (from the first line starting with ``{``). Rounds run the arms in turn (A B A B …); the
 report gives, per (tool, method, mode), each arm's median explanations/s and the median of the
 per-round ratios to the first arm with their min/max, and the 1-minute load average before each run.
 
@@ -28,7 +28,8 @@ def run_arm(src: str, extra: list[str], script: list[str], threads: int) -> dict
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    text = out.stdout
+    return json.loads(text[text.index("\n{") + 1 :] if not text.startswith("{") else text)
 
 
 def main() -> None:
