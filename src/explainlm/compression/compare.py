@@ -109,6 +109,7 @@ def model_pass(
         out["scores"][name] = [list(map(float, e.word_scores)) for e in explanations]
         out["seconds"][name] = time.perf_counter() - t0
         if config.metrics:
+            t0 = time.perf_counter()
             res = evaluate(
                 explanations,
                 config.metrics,
@@ -120,6 +121,7 @@ def model_pass(
             for row in res.rows:
                 per[row["metric"]][int(row["example"])] = float(row["value"])
             out["faithfulness"][name] = per
+            out["seconds"][f"{name}:faithfulness"] = time.perf_counter() - t0
     return out
 
 
