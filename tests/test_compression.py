@@ -214,3 +214,15 @@ def test_zero_shot_variant_keeps_the_task(zs):
     v = build_variant(zs, "rtn8")
     assert v.task.labels == zs.labels and v.task.template == zs.template
     assert v.task.wrapper is not zs.wrapper and v.task.wrapper.model is not zs.wrapper.model
+
+
+def test_rtn4_on_a_q4_1_grid_is_the_identity():
+    """Weights already on a GGUF Q4_1 grid (fp16 scale and min per 32, codes 0..15) survive RTN-4."""
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0.001, 0.05, (6, 4, 1)).astype(np.float16).astype(np.float64)
+    m = rng.uniform(-0.5, 0.0, (6, 4, 1)).astype(np.float16).astype(np.float64)
+    q = rng.integers(0, 16, (6, 4, 32))
+    q[..., 0], q[..., 1] = 0, 15  # every group spans the full code range
+    w = (m + q * d).reshape(6, 128).astype(np.float32)
+    got = rtn_dequantize(torch.from_numpy(w), 4, 32, symmetric=False).numpy()
+    np.testing.assert_array_equal(got, w)
