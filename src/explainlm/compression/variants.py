@@ -120,7 +120,7 @@ def model_fingerprint(model: nn.Module) -> str:
     )
     for name, t in unique_tensors(model).items():
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
     return h.hexdigest()
 
 
