@@ -105,7 +105,13 @@ def model_pass(
             continue
         t0 = time.perf_counter()
         method = get_method(name, **config.method_params.get(name, {}))
-        explanations = method.attribute(engine, items, "word")
+        try:
+            explanations = method.attribute(engine, items, "word")
+        except (RuntimeError, TypeError, NotImplementedError) as e:  # e.g. a dtype a method lacks
+            if variant is None:
+                raise
+            out["skipped"][name] = f"failed on this variant: {type(e).__name__}: {e}"
+            continue
         out["scores"][name] = [list(map(float, e.word_scores)) for e in explanations]
         out["seconds"][name] = time.perf_counter() - t0
         if config.metrics:

@@ -58,6 +58,31 @@ def gguf_path(wrapper: Any) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / b.gguf_file
 
 
+@contextmanager
+def _plain_cpu_kernels() -> Iterator[None]:
+    """Load models without llama.cpp's extra CPU buffer types (AMX tiles, weight repacking).
+
+    AMX needs a permission that containers often do not grant (the first forward pass then
+    crashes), and repacked weights run other kernels than the plain ``Q4_1 × Q8_1`` dot products the
+    test tolerance is derived for. ``llama-cpp-python`` has no argument for it, so the default
+    model parameters are patched while the model loads.
+    """
+    import llama_cpp.llama as module
+
+    original = module.llama_cpp.llama_model_default_params
+
+    def params() -> Any:
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    module.llama_cpp.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        module.llama_cpp.llama_model_default_params = original
+
+
 class LlamaCppZeroShot(ZeroShotClassifier):
     """A zero-shot classifier whose forward passes run in llama.cpp (see the module docstring)."""
 
@@ -74,15 +99,16 @@ class LlamaCppZeroShot(ZeroShotClassifier):
             chat=reference.chat,
         )
         self.path = Path(path)
-        self.llm = Llama(
-            model_path=str(self.path),
-            n_ctx=n_ctx,
-            n_batch=n_ctx,
-            n_threads=torch.get_num_threads(),
-            logits_all=True,
-            verbose=False,
-            seed=0,
-        )
+        with _plain_cpu_kernels():
+            self.llm = Llama(
+                model_path=str(self.path),
+                n_ctx=n_ctx,
+                n_batch=n_ctx,
+                n_threads=torch.get_num_threads(),
+                logits_all=True,
+                verbose=False,
+                seed=0,
+            )
         self.calls = 0
         if reference.calibrated:
             self.calibrate()
