@@ -99,7 +99,7 @@ def tables(doc: dict[str, Any]) -> str:
     out.append(
         f"Reference `{doc['reference_model']}` on {doc['dataset']['name']} (n = {doc['dataset']['n']}): "
         f"accuracy {ci(ref.get('accuracy'), 'value')}; run `{doc.get('run_id')}`; "
-        f"{doc['environment']['date']}, load average at start {doc['environment']['load_average'][0]:.1f}.\n"
+        f"{doc['environment']['date']}, load average at start {doc['environment']['load_average'][0]}.\n"
     )
     out.append(
         "| variant | accuracy | agreement | McNemar p | time ratio (median [min, max]) | size MB (packed) |"
@@ -163,12 +163,12 @@ def main() -> int:
     args = ap.parse_args()
     from explainlm.progress import TerminalProgress
     from explainlm.services.base import ServiceContext, build_request
-    from explainlm.services.compare import CompareRequest, load_result, run
+    from explainlm.services.compare import CompareRequest, run, summarize_stored
     from explainlm.store import open_store
 
     store = open_store()
     if args.show:
-        result = load_result(store, args.show)
+        result = summarize_stored(store, args.show)
     else:
         if not args.study:
             ap.error("--study or --show")

@@ -363,3 +363,56 @@ def load_result(store: Any, run_id: str) -> CompareResult:
     if "result" not in items:
         raise UserError(f"run {rec.run_id} has no compare result (status: {rec.status})")
     return CompareResult.from_json_doc(items["result"], items.get("rows"))
+
+
+def summarize_stored(store: Any, run_id: str) -> CompareResult:
+    """The result of a compare run from what it stored so far: the finished result, or for a running
+    or interrupted run, the summary over the variants whose every chunk is stored (no models load;
+    ``notes`` lists the variants still missing)."""
+    from explainlm.compression.compare import _merge, chunks
+    from explainlm.compression.summary import summarize
+
+    rec = store.get_run(run_id)
+    done = store.get_items(rec.run_id, RESULT_KIND)
+    if "result" in done:
+        return CompareResult.from_json_doc(done["result"], done.get("rows"))
+    params = {k: v for k, v in rec.params.items() if k in CompareRequest.model_fields}
+    request = CompareRequest.model_validate(params)
+    items = store.get_items(rec.run_id, ITEM_KIND)
+    texts, gold = _examples(request)
+    spans = chunks(len(texts), request.chunk_size)
+    ref_keys = [f"reference/chunk{i:05d}" for i in range(len(spans))]
+    if not all(k in items for k in ref_keys):
+        raise UserError(f"run {rec.run_id} has not finished its reference pass yet")
+    ref = _merge([items[k] for k in ref_keys])
+    finished, missing = {}, []
+    for name in request.variants:
+        keys = [f"{name}/chunk{i:05d}" for i in range(len(spans))]
+        if all(k in items for k in keys) and f"{name}/meta" in items:
+            finished[name] = {"payload": _merge([items[k] for k in keys]), **items[f"{name}/meta"]}
+        else:
+            missing.append(name)
+    labels_ok = all(g in ref["explained"] or g in ref["probs"][0] for g in gold)
+    doc, rows = summarize(
+        {"reference": ref, "variants": finished, "order": list(finished)},
+        gold if labels_ok else None,
+        request.top_k,
+    )
+    notes = (
+        [f"partial result of a {rec.status} run: not yet run: {', '.join(missing)}"]
+        if missing
+        else []
+    )
+    doc = {
+        "kind": "compare",
+        "reference_model": request.reference,
+        "dataset": {"name": request.dataset, "split": request.split, "n": len(texts)},
+        "methods": list(request.methods),
+        "metrics": list(request.metrics),
+        "target_label": request.target_label,
+        "top_k": request.top_k,
+        "environment": {"date": rec.created_at, "load_average": [float("nan")] * 3},
+        "notes": notes,
+        **doc,
+    }
+    return CompareResult(rec.run_id, doc, rows)
