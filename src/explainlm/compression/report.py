@@ -47,7 +47,9 @@ def _png(fig: Any) -> str:
 
 def _kind_of(spec: str) -> str:
     head = spec.split(":")[0]
-    return "rtn" if head.startswith("rtn") else head
+    if head in ("int8", "bf16", "fp16"):
+        return "bf16 / fp16 / int8"
+    return "rtn (weight-only)" if head.startswith("rtn") else head
 
 
 def drift_plot(doc: Mapping[str, Any], metric: str = "spearman") -> str | None:
@@ -67,7 +69,7 @@ def drift_plot(doc: Mapping[str, Any], metric: str = "spearman") -> str | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.2), squeeze=False)
     for ax, (kind, vs) in zip(axes.flat, panels.items(), strict=True):
         vs = sorted(vs, key=lambda v: v["level"])
-        for method in doc["methods"]:
+        for j, method in enumerate(doc["methods"]):
             pts = [(v["level"], v["drift"].get(method, {}).get(metric)) for v in vs]
             pts = [(x, d) for x, d in pts if d and d.get("mean") is not None]
             if not pts:
@@ -84,11 +86,11 @@ def drift_plot(doc: Mapping[str, Any], metric: str = "spearman") -> str | None:
                     for _, d in pts
                 ],
             ]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=method)
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=method, color=f"C{j}")
         ax.set_title(kind, fontsize=10)
         ax.set_xlabel(AXES.get(vs[0]["family"], "level"), fontsize=9)
         ax.set_ylabel(f"{metric} vs reference", fontsize=9)
-        if kind == "rtn":
+        if vs[0]["family"] in ("quantization", "precision"):
             ax.invert_xaxis()  # fewer bits = more compression, to the right
         ax.legend(fontsize=7)
     fig.tight_layout()
