@@ -78,12 +78,16 @@ def test_llamacpp_occlusion_equals_torch_occlusion(smollm, native):
     gap = np.abs(llama_occ - torch_occ).max()
     print(f"occlusion: llama.cpp vs torch {gap:.4f}, simulated kernel precision {delta:.4f}")
     assert gap <= 2 * delta, (gap, delta)
-    # the most important word of every text is the same in both runtimes
+    # the most important word agrees wherever its lead over the runner-up exceeds what the
+    # tolerance allows each of the two scores to move (measured: on these texts the kernels'
+    # precision is enough to swap two close words, so a blanket "same top word" would be false)
     start = 0
     for text in TEXTS:
         n = len(smollm.encode([text])[0].word_spans)
         a, b = torch_occ[start : start + n], llama_occ[start : start + n]
-        assert np.argmax(np.abs(a)) == np.argmax(np.abs(b))
+        top2 = np.sort(np.abs(a))[-2:]
+        if top2[1] - top2[0] > 2 * 2 * delta:
+            assert np.argmax(np.abs(a)) == np.argmax(np.abs(b))
         start += n
 
 
