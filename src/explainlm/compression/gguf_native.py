@@ -105,6 +105,7 @@ class LlamaCppZeroShot(ZeroShotClassifier):
                 n_ctx=n_ctx,
                 n_batch=n_ctx,
                 n_threads=torch.get_num_threads(),
+                n_threads_batch=torch.get_num_threads(),  # its default, all cores, stalls when shared
                 logits_all=True,
                 verbose=False,
                 seed=0,
