@@ -75,6 +75,16 @@ STUDIES: dict[str, dict[str, Any]] = {
         "metrics": [],
         "method_params": CHEAP_PARAMS,
     },
+    "sst2-faithfulness": {
+        "reference": "/work/models/minilm-sst2",
+        "variants": ["rtn4", "rtn2", "magnitude:0.5", "random:0.5"],
+        "dataset": "sst2",
+        "methods": ["occlusion", "kernel_shap"],
+        "metrics": ["comprehensiveness", "sufficiency"],
+        "method_params": ["kernel_shap.n_samples=64", "kernel_shap.exact_max_features=6"],
+        "rounds": 3,
+        "timing_texts": 16,
+    },
     "llamacpp": {
         "reference": "smollm2-135m",
         "variants": ["llamacpp"],
