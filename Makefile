@@ -28,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# llama.cpp-native explanations (optional extra: compiles llama.cpp, ~30 min on a loaded 2-core machine)
+# llama.cpp-native explanations (optional extra: compiles llama.cpp, 41 min on the shared 2-core machine)
 test-gguf: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[gguf-native]"
 	$(BIN)/python -m pytest -q -m gguf
