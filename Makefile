@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.explainlm-installed
 
-.PHONY: demo test install lint format clean
+.PHONY: demo test install lint format clean test-gguf
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# llama.cpp-native explanations (optional extra: compiles llama.cpp, 41 min on the shared 2-core machine)
+test-gguf: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[gguf-native]"
+	$(BIN)/python -m pytest -q -m gguf
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from explainlm.cli import (
     benchmark,
+    compare,
     demo,
     explain,
     generate,
@@ -34,6 +35,7 @@ app = typer.Typer(
 
 for module in (predict, explain, generate, benchmark, internals, models, runs, serve, demo):
     module.register(app)
+compare.register(app)
 
 try:  # training lives in its own module (heavier imports happen inside the command)
     from explainlm.cli import train
