@@ -35,6 +35,10 @@ app = typer.Typer(
 for module in (predict, explain, generate, benchmark, internals, models, runs, serve, demo):
     module.register(app)
 
+from explainlm.cli import whatif  # noqa: E402  (counterfactual, attack, anchor)
+
+whatif.register(app)
+
 try:  # training lives in its own module (heavier imports happen inside the command)
     from explainlm.cli import train
 
