@@ -211,13 +211,15 @@ def word_attack(
             found = neighbours.neighbours([key], cfg.neighbours, min_cosine=cfg.min_cosine)[0]
             spaced = ids[t] == neighbours.ids.get(key)
             same_form = neighbours.ids if spaced else neighbours.bare_ids
-            for cand, _ in found:
-                b = same_form.get(cand)
-                if b is None:
-                    continue
-                delta = float((neighbours.embeddings[b] - neighbours.embeddings[ids[t]]) @ g[t])
+            cands = [(c, same_form[c]) for c, _ in found if c in same_form]
+            if not cands:
+                continue
+            table = neighbours.embeddings
+            diff = (table[[b for _, b in cands]] - table[ids[t]]).numpy()
+            deltas = diff @ np.asarray(g[t], dtype=diff.dtype)  # first-order change of p(original)
+            for (cand, _), delta in zip(cands, deltas, strict=True):
                 edit = Edit(i, attack.wt.words[i], match_case(cand, word), "hotflip")
-                options.append((delta, edit))
+                options.append((float(delta), edit))
         if not options:
             break
         options.sort(key=lambda x: x[0])

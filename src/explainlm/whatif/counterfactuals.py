@@ -357,6 +357,8 @@ class CounterfactualGenerator:
                     per_source[src] = self.candidates[src].candidates(slots, cfg.per_source)
                 progress.advance(1)
         out: list[dict[int, list[Edit]]] = [{} for _ in jobs]
+        # a label's own name ("negative") flips a classifier without saying anything about the text
+        banned = {lab.lower() for lab in self.oracle.labels}
         for j, (slot, k) in enumerate(zip(slots, owner, strict=True)):
             original = slot.text.words[slot.index]
             lists = [
@@ -365,7 +367,8 @@ class CounterfactualGenerator:
             merged: dict[str, Edit] = {}
             for rank in range(cfg.per_source):  # interleave the sources: each gets its best in
                 for lst in lists:
-                    if rank < len(lst) and lst[rank][0].lower() not in merged:
+                    word = lst[rank][0].lower() if rank < len(lst) else ""
+                    if word and word not in merged and word not in banned:
                         w, src = lst[rank]
                         merged[w.lower()] = Edit(slot.index, original, w, src)
             if "delete" in cfg.sources:
