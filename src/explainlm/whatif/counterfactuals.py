@@ -239,7 +239,7 @@ def select_diverse(
         else:
             pick = max(same, key=lambda sp: min(distance(sp[0], c[0]) for c in chosen))
         chosen.append(pick)
-        pool.remove(pick)
+        pool = [sp for sp in pool if sp is not pick]
     return chosen
 
 
