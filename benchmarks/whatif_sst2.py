@@ -51,6 +51,12 @@ def main() -> None:
     ap.add_argument("--validation-samples", type=int, default=None)
     ap.add_argument("--chunk-size", type=int, default=50)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--resume", default=None, help="continue this stored run")
+    ap.add_argument(
+        "--partial",
+        default=None,
+        help="write the results of the texts this stored run finished so far (an interrupted run)",
+    )
     args = ap.parse_args()
 
     from explainlm.progress import TerminalProgress
@@ -90,7 +96,8 @@ def main() -> None:
         "platform": platform.platform(),
         "load_before": load_before,
         "load_after": load_after,
-        "wall_s": wall,
+        "wall_s": wall if not args.partial else None,
+        "partial": bool(args.partial),
         "request": request.spec(),
         **result.to_json_doc(),
     }
@@ -111,6 +118,27 @@ def main() -> None:
         else:
             print(f"  {k:<28} {v}")
     print(f"saved {out}")
+
+
+def partial(request, store, run_id: str):  # noqa: ANN001, ANN201
+    """The finished texts of an interrupted run (in text order) with their summary."""
+    from explainlm.whatif import summary as summaries
+    from explainlm.whatif.anchors import AnchorResult
+    from explainlm.whatif.attacks import AttackResult
+    from explainlm.whatif.counterfactuals import CounterfactualResult
+    from explainlm.whatif.jobs import WhatIfRun
+
+    rec = store.get_run(run_id)
+    items = [v for _, v in sorted(store.get_items(rec.run_id, rec.command).items())]
+    kind = rec.command
+    if kind == "counterfactual":
+        s = summaries.counterfactual_summary([CounterfactualResult.from_dict(d) for d in items])
+    elif kind == "attack":
+        s = summaries.attack_summary([AttackResult.from_dict(d) for d in items])
+    else:
+        s = summaries.anchor_summary([AnchorResult.from_dict(d) for d in items])
+    s["partial_of"] = request.limit
+    return WhatIfRun(kind, rec.run_id, request.model, items, s, request.spec())
 
 
 if __name__ == "__main__":
