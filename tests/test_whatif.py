@@ -362,3 +362,37 @@ def test_brute_force_helper_enumerates_a_product_distribution(lexicon) -> None:
         0.25
     )
     assert list(itertools.islice(s.outcomes((0, 1, 2)), 5)) == [("good bad film", 1.0)]
+
+
+# ------------------------------------------------------------------------------ quality
+def test_similarity_is_minilm_mean_pooling(similarity, minilm_dir: Path) -> None:
+    """Against a direct transformers computation (sentence-transformers' pooling for this model)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(minilm_dir)
+    model = AutoModel.from_pretrained(minilm_dir).eval()
+    a, b = "a fine , moving film", "the movie was good and touching"
+    with torch.no_grad():
+        enc = tok([a, b], padding=True, return_tensors="pt")
+        h = model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        e = torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1), dim=-1)
+    assert float(similarity.similarity([a], [b])[0]) == pytest.approx(float(e[0] @ e[1]), abs=1e-5)
+
+
+def test_perplexity_matches_a_direct_forward(tiny_lm, tiny_llama_dir: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    texts = ["a fine film .", "the plot was dull and far too long"]
+    for text, got in zip(texts, tiny_lm.perplexity(texts), strict=True):
+        ids = tok("<|endoftext|>" + text, add_special_tokens=False, return_tensors="pt")[
+            "input_ids"
+        ]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+        lp = logp.gather(-1, ids[0, 1:, None]).squeeze(-1)
+        assert float(got) == pytest.approx(math.exp(-float(lp.mean())), rel=1e-4)
