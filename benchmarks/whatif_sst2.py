@@ -80,12 +80,19 @@ def main() -> None:
         fields["max_samples"] = args.max_samples
     if args.validation_samples is not None:
         fields["validation_samples"] = args.validation_samples
+    from explainlm.store import open_store
+
+    store = open_store()  # chunks are saved as they finish: --resume / --partial use them
+    if args.resume:
+        fields["resume"] = args.resume
     request = build_request(getattr(whatif, cls_name), **fields)
     load_before = os.getloadavg()
     start = time.perf_counter()
-    result = whatif.run(
-        request, ServiceContext(progress=TerminalProgress(), models=LocalModels("cpu"))
-    )
+    if args.partial:
+        result = partial(request, store, args.partial)
+    else:
+        ctx = ServiceContext(store=store, progress=TerminalProgress(), models=LocalModels("cpu"))
+        result = whatif.run(request, ctx)
     wall = time.perf_counter() - start
     load_after = os.getloadavg()
     doc = {
