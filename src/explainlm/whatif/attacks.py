@@ -274,13 +274,15 @@ def _search(
             if w >= 0 and not sp:
                 scores[w] += float(v)
     else:  # occlusion: p(original) minus p(original) without the word, one query per word
-        texts = [wt.replace({i: ""}) for i in range(len(wt))]
-        allowed = set(attack.counter.admit(texts))
-        asked = [t for t in dict.fromkeys(texts) if t in allowed]
+        # that may be perturbed (stop words and punctuation are never changed: no query for them)
+        texts = {i: wt.replace({i: ""}) for i in range(len(wt)) if attack.can_edit(i)}
+        allowed = set(attack.counter.admit(list(texts.values())))
+        asked = [t for t in dict.fromkeys(texts.values()) if t in allowed]
         probs = dict(zip(asked, (yield ("probs", asked)), strict=True))
-        scores = np.array(
-            [base[label_idx] - probs[t][label_idx] if t in probs else -np.inf for t in texts]
-        )
+        scores = np.full(len(wt), -np.inf)
+        for i, t in texts.items():
+            if t in probs:
+                scores[i] = base[label_idx] - probs[t][label_idx]
     order = [int(i) for i in np.argsort(-scores, kind="stable")]
     return (yield from char_attack(attack, order, base, rng))
 
