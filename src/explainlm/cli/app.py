@@ -37,6 +37,10 @@ for module in (predict, explain, generate, benchmark, internals, models, runs, s
     module.register(app)
 compare.register(app)
 
+from explainlm.cli import whatif  # noqa: E402  (counterfactual, attack, anchor)
+
+whatif.register(app)
+
 try:  # training lives in its own module (heavier imports happen inside the command)
     from explainlm.cli import train
 
