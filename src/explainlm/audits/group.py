@@ -331,3 +331,24 @@ def _permutation_p(
         t = stat(assign)
         hits += int(np.sum(t >= observed - 1e-12))
     return (hits + 1) / (n_perm + 1)
+
+
+def mean_gap_report(
+    groups: Sequence[Any], values: Sequence[float] | np.ndarray, **kw: Any
+) -> dict[str, Any]:
+    """Per-group means of a continuous score (stratified-bootstrap CIs) and their range with a
+    permutation p-value: ``{"by_group": [...], "comparison": {...} | None}``."""
+    rep = group_report(
+        groups, np.asarray(values, dtype=np.float64), metrics=["selection_rate"], **kw
+    )
+    by_group = []
+    for g in rep["groups"]:
+        cell = g["metrics"]["selection_rate"]
+        by_group.append({"group": g["group"], "n": g["n"], "value": cell["value"],
+                         "ci": cell["ci"], "note": cell.get("note")})  # fmt: skip
+    comp = next(
+        (c for c in rep["comparisons"] if c["metric"] == "demographic_parity_difference"), None
+    )
+    if comp is not None:
+        comp = {**comp, "metric": "mean_difference"}
+    return {"by_group": by_group, "comparison": comp}

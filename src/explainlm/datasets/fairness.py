@@ -98,8 +98,8 @@ class EECSentence:
     @property
     def person_span(self) -> tuple[int, int]:
         """Character span of the person (name or noun phrase) in the sentence."""
-        at = self.sentence.lower().find(self.person.lower())
-        return (at, at + len(self.person)) if at >= 0 else (-1, -1)
+        m = re.search(rf"\b{re.escape(self.person)}\b", self.sentence, flags=re.IGNORECASE)
+        return (m.start(), m.end()) if m else (-1, -1)
 
 
 def load_eec(
