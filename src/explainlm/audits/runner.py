@@ -85,3 +85,17 @@ def run_chunks(
     finally:
         progress.close()
     return {k: done[k] for k in keys}
+
+
+class PrefixCache:
+    """A view of another cache whose keys all start with ``prefix`` (several stages, one run)."""
+
+    def __init__(self, inner: ItemCache, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix
+
+    def get(self) -> dict[str, Any]:
+        n = len(self.prefix)
+        return {k[n:]: v for k, v in self.inner.get().items() if k.startswith(self.prefix)}
+
+    def put(self, items: Mapping[str, Any]) -> None:
+        self.inner.put({self.prefix + k: v for k, v in items.items()})
