@@ -198,7 +198,12 @@ def fmt_ci(value: float | None, ci: Sequence[float | None] | None, digits: int =
     """``0.72 [0.61, 0.85]`` (the interval left out when there is none)."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    out = f"{value:.{digits}f}"
+    small = 0 < abs(value) < 10**-digits
+
+    def f(v: float) -> str:
+        return f"{v:.2g}" if small else f"{v:.{digits}f}"
+
+    out = f(value)
     if ci and ci[0] is not None and ci[1] is not None and all(map(math.isfinite, ci)):
-        out += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+        out += f" [{f(ci[0])}, {f(ci[1])}]"
     return out

@@ -586,3 +586,27 @@ def load_bios_rationales(
             )
         )
     return out
+
+
+def biosbias_table(split: str | None = "train", *, data_dir: str | os.PathLike[str] | None = None):  # noqa: ANN201
+    """The bios of a split as a :class:`~explainlm.datasets.tables.TextTable` (label = occupation,
+    ``extra["gender"]``), so ``explainlm train biosbias:train`` reads it like a file."""
+    from explainlm.datasets.tables import TextTable
+
+    bios = load_biosbias(data_dir=data_dir, split=split)
+    path = fairness_path("biosbias/biosbias.csv", data_dir)
+    return TextTable(
+        path,
+        [b.text for b in bios],
+        [b.occupation for b in bios],
+        [b.line for b in bios],
+        {"gender": [b.gender for b in bios]},
+    )
+
+
+def read_fairness_labelled(source: str, **kw: Any) -> Any:
+    """``biosbias[:SPLIT]`` as a labelled table; anything else is ``None`` (not a fairness set)."""
+    name, _, split = str(source).partition(":")
+    if name != "biosbias" or Path(str(source)).exists():
+        return None
+    return biosbias_table(split or "train", **kw)
