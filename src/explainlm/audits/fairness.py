@@ -101,6 +101,14 @@ def fairness_audit(
         "seed": seed,
     }
     doc["conclusions"] = conclusions(doc, alpha)
+    doc["notes"] = []
+    floor = doc["tests"] / (n_perm + 1) if n_perm else float("inf")
+    if doc["tests"] and correction != "none" and floor >= alpha:
+        doc["notes"].append(
+            f"too few permutations for {doc['tests']} tests: with n_perm = {n_perm} the smallest "
+            f"adjusted p-value is about {min(floor, 1):.3f}, so nothing can reach {alpha}; "
+            f"use n_perm ≥ {int(doc['tests'] / alpha * 2)}"
+        )
     return doc
 
 
