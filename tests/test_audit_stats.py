@@ -219,3 +219,18 @@ def test_mean_gap_report_means_equal_numpy() -> None:
     means = {r["group"]: r["value"] for r in rep["by_group"]}
     assert means == pytest.approx({"a": 0.5, "b": 0.3})
     assert rep["comparison"]["value"] == pytest.approx(0.2)
+
+
+def test_docs_fairness_example_runs_and_prints_what_the_page_shows(capsys) -> None:
+    """The first Python example of docs/audits.md runs and prints the conclusion quoted there."""
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "audits.md").read_text()
+    block = page.split("```python\n", 1)[1].split("```", 1)[0]
+    code = "\n".join(line for line in block.splitlines() if not line.startswith("#"))
+    exec(compile(code, "docs/audits.md", "exec"), {})
+    printed = capsys.readouterr().out.strip()
+    quoted = " ".join(
+        line.lstrip("# ").strip() for line in block.splitlines() if line.startswith("#")
+    )
+    assert printed == quoted

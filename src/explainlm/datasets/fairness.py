@@ -358,7 +358,10 @@ def load_winobias(
     kinds: Sequence[str] = ("type1", "type2"),
     limit: int | None = None,
 ) -> list[WinoBiasItem]:
-    """WinoBias (Zhao et al. 2018): pro and anti sentences of each line, adjacent (pairs)."""
+    """WinoBias (Zhao et al. 2018): pro and anti sentences of each line, adjacent (pairs).
+
+    ``limit`` keeps the first ``limit`` sentence pairs of each type.
+    """
     if split not in ("dev", "test"):
         raise UserError(f"WinoBias split must be dev or test, not {split!r}")
     bad = [k for k in kinds if k not in ("type1", "type2")]
@@ -380,11 +383,11 @@ def load_winobias(
         pro, anti = raw[(k, "pro")], raw[(k, "anti")]
         if len(pro) != len(anti):
             raise DataFormatError(files[(k, "anti")], None, "pro and anti files differ in length")
-        for (line, ps), (_l, as_) in zip(pro, anti, strict=True):
+        for n, ((line, ps), (_l, as_)) in enumerate(zip(pro, anti, strict=True)):
+            if limit is not None and n >= limit:
+                break  # the limit counts sentence pairs per type
             for stereo, s in (("pro", ps), ("anti", as_)):
                 out.append(_winobias_item(s, k, stereo, line, files[(k, stereo)], occupations))
-            if limit is not None and len(out) >= limit:
-                return out
     return out
 
 
