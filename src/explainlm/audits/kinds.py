@@ -164,7 +164,14 @@ def _prepare_counterfactual(req: Any) -> Prepared:
 
         if req.swap not in cf.SIDES:
             raise UserError(f"EEC pairs swap gender or race, not {req.swap!r}")
-        prep.items = cf.eec_pairs(load_eec(), req.swap)[: req.limit]
+        pairs = cf.eec_pairs(load_eec(), req.swap)
+        if req.limit is not None and req.limit < len(pairs):  # a seeded sample over all templates
+            import random
+
+            total = len(pairs)
+            pairs = random.Random(req.seed).sample(pairs, req.limit)
+            prep.notes.append(f"EEC: a seeded random sample of {req.limit} of {total} pairs.")
+        prep.items = pairs
         prep.extra["sides"] = cf.SIDES[req.swap]
     else:
         from explainlm.datasets.tables import read_table
