@@ -106,3 +106,33 @@ def test_bold_groups_and_service(tiny_llama_dir: Path, tiny_bert_dir: Path, data
         groups["gender/American_actors"]["value"] - groups["gender/American_actresses"]["value"]
     )
     assert doc["comparison"]["value"] == pytest.approx(diff)
+
+
+@pytest.mark.data
+def test_fairness_on_real_bios_equals_fairlearn(tiny_bios_dir: Path, data_dir: Path) -> None:
+    """Group metrics on a real dataset (Bias in Bios, test split) against Fairlearn's MetricFrame."""
+    from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
+
+    from explainlm.services.audit import FairnessAuditRequest
+
+    req = build_request(FairnessAuditRequest, data="biosbias:test", group_columns=["gender"],
+                        model=str(tiny_bios_dir), min_group_size=5, n_boot=200, n_perm=200)  # fmt: skip
+    doc = run(req, ServiceContext()).to_json_doc()
+    bios = load_biosbias(split="test")
+    from explainlm.models import load_model
+
+    pred = [p.label for p in load_model(str(tiny_bios_dir)).predict([b.text for b in bios])]
+    gender = [b.gender for b in bios]
+    assert doc["positive_labels"] == OCCUPATIONS
+    for dim in doc["dimensions"]:
+        occ = dim["label"]
+        yt = np.array([b.occupation == occ for b in bios], dtype=int)
+        yp = np.array([p == occ for p in pred], dtype=int)
+        mf = MetricFrame(metrics={"selection_rate": selection_rate, "true_positive_rate":
+                                  true_positive_rate}, y_true=yt, y_pred=yp,
+                         sensitive_features=gender)  # fmt: skip
+        for g in dim["groups"]:
+            for metric in ("selection_rate", "true_positive_rate"):
+                assert g["metrics"][metric]["value"] == pytest.approx(
+                    mf.by_group.loc[g["group"], metric], nan_ok=True
+                )

@@ -133,11 +133,17 @@ def summarise_pairs(
     lines = []
     for r in rows:
         pct = f"{100 * r['metric']:.1f}% [{100 * r['ci'][0]:.1f}, {100 * r['ci'][1]:.1f}]"
-        side = "the more stereotyping" if r["metric"] > 0.5 else "the less stereotyping"
+        side = "the more" if r["metric"] > 0.5 else "the less"
+        sig = r["p_adjusted"] is not None and r["p_adjusted"] < 0.05
+        verdict = (
+            f"a significant preference for {side} stereotyping sentence"
+            if sig
+            else ("no significant preference")
+        )
         p = fmt_p(r["p_adjusted"]) + ("" if r["bias_type"] == "all" else f" ({correction})")
         lines.append(
             f"{r['bias_type']}: {pct} of {r['n']} pairs prefer the more stereotyping sentence "
-            f"(50% = no preference); leaning towards {side}, {p}."
+            f"(50% = no preference): {verdict}, {p}."
         )
     return {"by_bias_type": rows, "conclusions": lines, "correction": correction}
 
