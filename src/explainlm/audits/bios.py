@@ -244,11 +244,18 @@ def plausibility_by_gender(
                (r.foil is None or r.foil in classifier.labels)]  # fmt: skip
         if not sel:
             continue
-        exps = []
+        exps, kept = [], []
         for r in sel:
             contrast = f"{r.occupation}:{r.foil}" if kind == "contrastive" else None
             target = None if contrast else r.occupation
-            exps += list(explain([r.text], classifier, [method], target=target, contrast=contrast))
+            e = explain([r.text], classifier, [method], target=target, contrast=contrast)[0]
+            if len(e.word_scores) == len(r.rationale):  # a truncated bio has fewer words
+                exps.append(e)
+                kept.append(r)
+        dropped = len(sel) - len(kept)
+        sel = kept
+        if not sel:
+            continue
         res = evaluate(exps, list(metrics), rationales=[r.rationale for r in sel],
                        groups=[r.gender for r in sel], agreement=False)  # fmt: skip
         for metric in metrics:
@@ -257,7 +264,8 @@ def plausibility_by_gender(
             for g in GENDERS:
                 mean, lo, hi = bootstrap_mean(vals[g], n_boot=n_boot, seed=seed)
                 out.append({"rationale": kind, "gender": g, "metric": metric,
-                            "n": int(np.isfinite(vals[g]).sum()), "mean": mean, "ci": [lo, hi]})  # fmt: skip
+                            "n": int(np.isfinite(vals[g]).sum()), "mean": mean, "ci": [lo, hi],
+                            "truncated_left_out": dropped})  # fmt: skip
             diff = _two_sample_p(vals["female"], vals["male"], seed)
             out.append({"rationale": kind, "gender": "female − male", "metric": metric,
                         "n": None, "mean": diff[0], "ci": diff[1], "p_value": diff[2]})  # fmt: skip
