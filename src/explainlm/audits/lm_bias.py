@@ -281,7 +281,9 @@ def summarise_winobias(
         f"WinoBias {r['kind']}: accuracy {100 * r['pro_accuracy']:.1f}% on pro-stereotypical vs "
         f"{100 * r['anti_accuracy']:.1f}% on anti-stereotypical sentences; gap "
         f"{fmt_ci(100 * r['gap'], [100 * c for c in r['gap_ci']], 1)} points, "
-        f"{fmt_p(r['p_adjusted'])} (exact McNemar test on {r['n_pairs']} sentence pairs)."
+        f"{fmt_p(r['p_adjusted'])} (exact McNemar test on {r['n_pairs']} sentence pairs"
+        + ("" if r["kind"] == "all" else f", {correction}-adjusted")
+        + ")."
         for r in rows
     ]
     return {"by_type": rows, "conclusions": lines_out, "correction": correction}
