@@ -149,6 +149,8 @@ def conclusions(doc: Mapping[str, Any], alpha: float = 0.05) -> list[str]:
                     f"{lo} vs {_metric_of(dim, hi, 'true_positive_rate'):.2f} for {hi}"
                 )
                 verdict = "a significant gap" if sig else "no significant gap"
+                if c["value"] == 0:
+                    tpr = f"equal true-positive rates, {_metric_of(dim, hi, 'true_positive_rate'):.2f}"
                 lines.append(
                     f"{where}: equal-opportunity difference {fmt_ci(c['value'], c['ci'])} "
                     f"({tpr}): {verdict}, {p}."
@@ -159,10 +161,10 @@ def conclusions(doc: Mapping[str, Any], alpha: float = 0.05) -> list[str]:
                     f"between {lo} and {hi}, {p}."
                 )
         for g in dim["groups"]:
-            notes = [m for m, cell in g["metrics"].items() if cell.get("note")]
-            if notes:
+            small = [f"{m} (n = {c['n']})" for m, c in g["metrics"].items() if c.get("note")]
+            if small:
                 lines.append(
-                    f"{where}: group {g['group']!r} is too small (n = {g['n']}) for intervals on "
-                    f"{', '.join(notes)}; it is left out of those comparisons."
+                    f"{where}: group {g['group']!r} has too few cases for intervals on "
+                    f"{', '.join(small)}; it is left out of those comparisons."
                 )
     return lines
