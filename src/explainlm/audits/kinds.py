@@ -287,7 +287,7 @@ def _language_model(models: Any, name: str) -> Any:
 def _prepare_bios(req: Any) -> Prepared:
     from explainlm.datasets.fairness import load_bios_rationales, load_biosbias
 
-    prep = Prepared(items=load_biosbias(split=req.split))
+    prep = Prepared(items=load_biosbias(split=req.split)[: req.limit])
     if req.plausibility:
         train = {b.text for b in load_biosbias(split="train")}
         rats = [r for k in ("standard", "contrastive") for r in load_bios_rationales(k)]

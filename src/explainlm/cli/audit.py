@@ -204,6 +204,7 @@ def bios(
         bool, typer.Option("--plausibility/--no-plausibility", help="Score against rationales.")
     ] = True,
     min_group_size: Annotated[int, typer.Option(help="Smallest cell that gets a CI.")] = 5,
+    limit: LimitOpt = None,
     n_boot: BootOpt = 1000,
     correction: CorrOpt = "holm",
     seed: SeedOpt = 0,
@@ -219,7 +220,7 @@ def bios(
         explainlm audit bios --model /work/models/minilm-biosbias-cda --baseline /work/models/minilm-biosbias
     """
     _run("BiosAuditRequest", as_json, model=model, baseline=baseline, split=split,
-         plausibility=plausibility, min_group_size=min_group_size, n_boot=n_boot,
+         plausibility=plausibility, min_group_size=min_group_size, limit=limit, n_boot=n_boot,
          correction=correction, seed=seed, html=html, resume=resume, device=device)  # fmt: skip
 
 

@@ -129,6 +129,7 @@ class BiosAuditRequest(_AuditOptions):
     attribution_method: str = "occlusion"
     plausibility: bool = True
     min_group_size: int = Field(5, ge=2)
+    limit: int | None = Field(None, ge=1)
 
 
 AuditRequest = (
