@@ -48,6 +48,10 @@ try:  # training lives in its own module (heavier imports happen inside the comm
 except ImportError:  # pragma: no cover - only while the module is absent
     pass
 
+from explainlm.cli import audit  # noqa: E402
+
+audit.register(app)
+
 
 # Recent typer vendors its own click: catch both its exceptions and click's.
 _EXIT = (click.exceptions.Exit, typer.Exit)
