@@ -5,6 +5,7 @@ See ``docs/trust-research.md`` for their definitions, citations and measured fai
 
 from __future__ import annotations
 
+from explainlm.methods.attention_mask_ig import AttentionMaskIG
 from explainlm.methods.base import Method
 from explainlm.methods.context_cite import ContextCite
 from explainlm.methods.contrastive_gradients import ContrastiveGradXInput, ContrastiveIG
@@ -19,4 +20,5 @@ TRUST_CANDIDATES: tuple[type[Method], ...] = (
     SequentialIG,
     ContextCite,
     Reagent,
+    AttentionMaskIG,
 )
