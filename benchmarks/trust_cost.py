@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             methods[n].attribute(engine, items)
             times[n].append((time.perf_counter() - start) / len(items))
             passes[n] = engine.passes - before
+        if not args.json:  # one line per finished round, so an interrupted run still reports
+            line = " ".join(f"{n}={times[n][-1]:.2f}s" for n in names)
+            print(f"round {r + 1} ({os.getloadavg()[0]:.1f} load): {line}", flush=True)
     load_after = os.getloadavg()
     ig = times["integrated_gradients"]
     rows = []
