@@ -135,7 +135,7 @@ class AttentionMaskIG(Method):
         (grads,) = torch.autograd.grad(values.sum(), gates)
         engine.passes += 1
         res = []
-        for b, (it, own) in enumerate(zip(group, owners, strict=True)):
+        for b, it in enumerate(group):
             sl = slice(b * reps, (b + 1) * reps)
             d = feature_count(it, granularity)
             g = grads[sl, :d].float()
