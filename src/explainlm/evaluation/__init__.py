@@ -27,6 +27,7 @@ from explainlm.evaluation.faithfulness import (
 )
 from explainlm.evaluation.plausibility import AUPRC, IouF1, TokenF1
 from explainlm.evaluation.sanity import ParameterRandomization, randomization_test
+from explainlm.evaluation.soft_faithfulness import SoftNC, SoftNS
 from explainlm.evaluation.stability import (
     MaxSensitivityEdits,
     MaxSensitivityNoise,
@@ -49,6 +50,8 @@ METRICS: dict[str, type[Metric]] = {
         MaxSensitivityNoise,
         MaxSensitivityEdits,
         ParameterRandomization,
+        SoftNC,
+        SoftNS,
     )
 }
 

@@ -16,6 +16,7 @@ from explainlm.methods.attention import Attention, AttentionRollout
 from explainlm.methods.base import Method
 from explainlm.methods.gradient import GradXInput, IntegratedGradients, Saliency, SmoothGrad
 from explainlm.methods.perturbation import KernelShap, Lime, Occlusion, RandomScores
+from explainlm.methods.trust import TRUST_CANDIDATES
 
 METHODS: dict[str, type[Method]] = {
     m.name: m
@@ -32,6 +33,7 @@ METHODS: dict[str, type[Method]] = {
         RandomScores,
     )
 }
+METHODS.update({m.name: m for m in TRUST_CANDIDATES})  # issue 12: faithful gradient-cost candidates
 
 
 def get_method(name: str, **params: Any) -> Method:
