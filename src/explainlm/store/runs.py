@@ -29,6 +29,8 @@ import duckdb
 
 from explainlm.errors import UserError
 from explainlm.paths import home_dir
+from explainlm.progress import Cancelled
+from explainlm.results import json_safe
 from explainlm.store.schema import MIGRATIONS, RESULT_TABLES, SCHEMA_VERSION
 
 EXPORT_FORMATS = ("json", "parquet", "csv")
@@ -194,19 +196,32 @@ class RunStore:
 
     @contextmanager
     def recorded_run(
-        self, command: str, *, model: str | None = None, params: Mapping[str, Any] | None = None
+        self,
+        command: str,
+        *,
+        model: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        resume: str | None = None,
     ) -> Iterator[RunContext]:
-        """Start a run, yield a :class:`RunContext`, and close the run as finished, failed or interrupted.
+        """Start a run (or reopen ``resume``), yield a :class:`RunContext`, and close the run as
+        finished, failed, interrupted or cancelled.
 
         Results written before an exception stay in the store (each write is its own transaction).
         """
-        ctx = RunContext(self, self.start_run(command, model=model, params=params))
+        if resume is not None:
+            run_id = self.reopen_run(resume).run_id
+        else:
+            run_id = self.start_run(command, model=model, params=params)
+        ctx = RunContext(self, run_id)
         try:
             yield ctx
         except KeyboardInterrupt:
             self.finish_run(
                 ctx.run_id, status="interrupted", summary=ctx.summary, error="interrupted"
             )
+            raise
+        except Cancelled:
+            self.finish_run(ctx.run_id, status="cancelled", summary=ctx.summary, error="cancelled")
             raise
         except BaseException as e:
             self.finish_run(
@@ -371,6 +386,19 @@ class RunStore:
                 out.append(rec)
         return out
 
+    def first_row(self, run_id: str, table: str) -> dict[str, Any] | None:
+        """The first row of a run's result table (a run's preview), or None."""
+        if table not in RESULT_TABLES:
+            raise UserError(f"unknown result table {table!r}; known: {', '.join(RESULT_TABLES)}")
+        with self.connect() as con:
+            cur = con.execute(
+                f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {RESULT_TABLES[table]} LIMIT 1",
+                [run_id],
+            )
+            cols = [d[0] for d in cur.description]
+            row = cur.fetchone()
+        return dict(zip(cols, row, strict=True)) if row else None
+
     def result_tables(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
         return {t: rows for t in RESULT_TABLES if (rows := self.results(run_id, t))}
 
@@ -387,7 +415,8 @@ class RunStore:
         out = Path(output)
         out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "json":
-            out.write_text(json.dumps({"run": rec.to_dict(), **tables}, indent=2, default=str))
+            doc = json_safe({"run": rec.to_dict(), **tables})
+            out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
             return [out]
         if not tables:
             tables = {"runs": [rec.to_dict()]}
