@@ -1,12 +1,17 @@
-"""``explainlm serve``: the local web app (JSON API + browser UI) in one process."""
+"""``explainlm serve``: the local web app (JSON API + browser UI) in one process.
+
+The command belongs to the web app, not to the CLI package: the ``explainlm`` command finds it
+through the ``explainlm.commands`` entry point (see ``pyproject.toml``), so neither front-end
+imports the other.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from explainlm.cli.common import err_console
 from explainlm.errors import UserError
 
 
@@ -40,7 +45,8 @@ def serve_cmd(
 
         explainlm serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"
     """
-    from explainlm.server import ServerConfig, check_bind, create_app, parse_models
+    from explainlm.server.app import create_app
+    from explainlm.server.config import ServerConfig, check_bind, parse_models
 
     check_bind(host, token)
     if workers < 1 or queue_size < 0:
@@ -58,14 +64,15 @@ def serve_cmd(
     )
     app = create_app(cfg)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    err_console.print(
+    print(
         f"explainlm serving {', '.join(cfg.model_names)} on http://{shown}:{port}/ "
-        f"(API reference: /docs)",
-        soft_wrap=True,
-        markup=False,
+        "(API reference: /docs)",
+        file=sys.stderr,
+        flush=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the ``explainlm`` command (the ``explainlm.commands`` entry point)."""
     app.command("serve")(serve_cmd)
