@@ -10,6 +10,7 @@ from explainlm.cli.common import (
     DEFAULT_MODEL,
     DeviceOpt,
     JsonOpt,
+    LabelsOpt,
     ModelOpt,
     cli_context,
     console,
@@ -20,18 +21,19 @@ from explainlm.services.base import build_request
 from explainlm.services.benchmark import DEFAULT_METHODS as METHODS
 from explainlm.services.benchmark import DEFAULT_METRICS as METRICS
 
+DatasetOpt = Annotated[
+    str,
+    typer.Option(
+        help="sst2 | sst-trees | sst-rationales | eraser-movies | hatexplain, or a file/folder."
+    ),
+]
 DEFAULT_METHODS = ",".join(METHODS)
 DEFAULT_METRICS = ",".join(METRICS)
 
 
 def benchmark_cmd(
     model: ModelOpt = DEFAULT_MODEL,
-    dataset: Annotated[
-        str,
-        typer.Option(
-            help="sst2 | sst-trees | sst-rationales | eraser-movies | hatexplain, or a file/folder."
-        ),
-    ] = "sst-rationales",
+    dataset: DatasetOpt = "sst-rationales",
     split: Annotated[str | None, typer.Option(help="Dataset split (default: test).")] = None,
     methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = DEFAULT_METHODS,
     metrics: Annotated[str, typer.Option(help="Comma-separated metrics.")] = DEFAULT_METRICS,
@@ -60,7 +62,7 @@ def benchmark_cmd(
     rationale_column: Annotated[
         str, typer.Option(help="Rationale column of a file dataset.")
     ] = "rationale",
-    labels: Annotated[str | None, typer.Option(help="Zero-shot labels, comma-separated.")] = None,
+    labels: LabelsOpt = None,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -19,9 +19,21 @@ from explainlm.store import open_store
 
 __all__ = [
     "DEFAULT_MODEL",
+    "BudgetOpt",
     "DeviceOpt",
+    "GranularityOpt",
+    "HtmlOpt",
+    "InputOpt",
     "JsonOpt",
+    "LabelsOpt",
+    "LimitOpt",
+    "MethodOpt",
     "ModelOpt",
+    "NoTruncateOpt",
+    "ParamOpt",
+    "TemplateOpt",
+    "TextColumnOpt",
+    "TextsArg",
     "cli_context",
     "console",
     "emit_json",
@@ -43,6 +55,32 @@ ModelOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, …")]
+TextsArg = Annotated[list[str] | None, typer.Argument(help="Texts (or use --input).")]
+InputOpt = Annotated[
+    str | None, typer.Option("--input", "-i", help="TSV/CSV/JSONL/TXT file of texts.")
+]
+TextColumnOpt = Annotated[str, typer.Option(help="Text column of --input.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Only the first N texts.")]
+LabelsOpt = Annotated[
+    str | None, typer.Option(help="Zero-shot labels, comma-separated, e.g. negative,positive.")
+]
+TemplateOpt = Annotated[str | None, typer.Option(help="Zero-shot prompt template with {text}.")]
+MethodOpt = Annotated[list[str] | None, typer.Option("--method", help="Method name (repeatable).")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
+]
+BudgetOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
+GranularityOpt = Annotated[str, typer.Option(help="word | token")]
+NoTruncateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-truncate", help="Error on texts over the model's limit instead of truncating."
+    ),
+]
+HtmlOpt = Annotated[
+    str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+]
 
 
 def emit_json(doc: Any) -> None:

@@ -10,9 +10,21 @@ from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    BudgetOpt,
     DeviceOpt,
+    GranularityOpt,
+    HtmlOpt,
+    InputOpt,
     JsonOpt,
+    LabelsOpt,
+    LimitOpt,
+    MethodOpt,
     ModelOpt,
+    NoTruncateOpt,
+    ParamOpt,
+    TemplateOpt,
+    TextColumnOpt,
+    TextsArg,
     cli_context,
     console,
     emit_json,
@@ -74,58 +86,44 @@ def _signed(v: Any) -> str:
     return "–" if v is None else f"{float(v):+.3f}"
 
 
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="LABEL, or prob|logit|log_odds[:LABEL] (default: predicted label's probability)."
+    ),
+]
+ContrastOpt = Annotated[str | None, typer.Option(help="LABEL:FOIL — explain the logit difference.")]
+TopKOpt = Annotated[int, typer.Option(help="How many top units to list.")]
+MixedOpt = Annotated[bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")]
+FaithfulnessOpt = Annotated[
+    bool,
+    typer.Option(
+        "--faithfulness", help="Also score each explanation's comprehensiveness/sufficiency."
+    ),
+]
+
+
 def explain_cmd(
-    texts: Annotated[
-        list[str] | None, typer.Argument(help="Texts to explain (or use --input).")
-    ] = None,
+    texts: TextsArg = None,
     model: ModelOpt = DEFAULT_MODEL,
-    method: Annotated[
-        list[str] | None, typer.Option("--method", help="Method name (repeatable).")
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            help="LABEL, or prob|logit|log_odds[:LABEL] (default: predicted label's probability)."
-        ),
-    ] = None,
-    contrast: Annotated[
-        str | None, typer.Option(help="LABEL:FOIL — explain the logit difference.")
-    ] = None,
-    granularity: Annotated[str, typer.Option(help="word | token")] = "word",
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
-    ] = None,
-    labels: Annotated[str | None, typer.Option(help="Zero-shot labels, comma-separated.")] = None,
-    template: Annotated[
-        str | None, typer.Option(help="Zero-shot prompt template with {text}.")
-    ] = None,
-    input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="TSV/CSV/JSONL/TXT file of texts.")
-    ] = None,
-    text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
-    limit: Annotated[int | None, typer.Option(help="Only the first N texts.")] = None,
-    max_batch_tokens: Annotated[
-        int, typer.Option(help="Token budget per pass (rows × padded length).")
-    ] = DEFAULT_MAX_BATCH_TOKENS,
-    top_k: Annotated[int, typer.Option(help="How many top units to list.")] = 5,
-    no_truncate: Annotated[
-        bool, typer.Option("--no-truncate", help="Error on over-long texts.")
-    ] = False,
+    method: MethodOpt = None,
+    target: TargetOpt = None,
+    contrast: ContrastOpt = None,
+    granularity: GranularityOpt = "word",
+    param: ParamOpt = None,
+    labels: LabelsOpt = None,
+    template: TemplateOpt = None,
+    input_file: InputOpt = None,
+    text_column: TextColumnOpt = "text",
+    limit: LimitOpt = None,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
+    top_k: TopKOpt = 5,
+    no_truncate: NoTruncateOpt = False,
     device: DeviceOpt = None,
-    mixed_precision: Annotated[
-        bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")
-    ] = False,
+    mixed_precision: MixedOpt = False,
     as_json: JsonOpt = False,
-    html: Annotated[
-        str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
-    ] = None,
-    faithfulness: Annotated[
-        bool,
-        typer.Option(
-            "--faithfulness", help="Also score each explanation's comprehensiveness/sufficiency."
-        ),
-    ] = False,
+    html: HtmlOpt = None,
+    faithfulness: FaithfulnessOpt = False,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 

@@ -9,9 +9,14 @@ from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    BudgetOpt,
     DeviceOpt,
+    GranularityOpt,
+    HtmlOpt,
     JsonOpt,
+    MethodOpt,
     ModelOpt,
+    ParamOpt,
     cli_context,
     console,
     emit_json,
@@ -25,9 +30,7 @@ from explainlm.services.common import unescape
 def generate_cmd(
     prompt: Annotated[str, typer.Argument(help="The prompt.")],
     model: ModelOpt = DEFAULT_MODEL,
-    method: Annotated[
-        list[str] | None, typer.Option("--method", help="Method name (repeatable).")
-    ] = None,
+    method: MethodOpt = None,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens to generate.")] = 10,
     target_text: Annotated[
         str | None,
@@ -39,7 +42,7 @@ def generate_cmd(
     contrast: Annotated[
         str | None, typer.Option(help="Foil text: explain log p(token) − log p(foil token).")
     ] = None,
-    granularity: Annotated[str, typer.Option(help="word | token")] = "word",
+    granularity: GranularityOpt = "word",
     chat: Annotated[
         bool, typer.Option("--chat/--no-chat", help="Wrap the prompt in the chat template.")
     ] = False,
@@ -47,17 +50,11 @@ def generate_cmd(
         bool, typer.Option("--sample", help="Seeded sampling instead of greedy decoding.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="METHOD.NAME=VALUE (repeatable).")
-    ] = None,
-    max_batch_tokens: Annotated[
-        int, typer.Option(help="Token budget per pass.")
-    ] = DEFAULT_MAX_BATCH_TOKENS,
+    param: ParamOpt = None,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
-    html: Annotated[
-        str | None, typer.Option("--html", help="Write a self-contained HTML report.")
-    ] = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Attribute every generated token to the prompt and to earlier generated tokens.
 

@@ -8,50 +8,52 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from explainlm.cli.common import DEFAULT_MODEL, JsonOpt, ModelOpt, cli_context, console, emit_json
+from explainlm.cli.common import (
+    DEFAULT_MODEL,
+    InputOpt,
+    JsonOpt,
+    LabelsOpt,
+    LimitOpt,
+    ModelOpt,
+    NoTruncateOpt,
+    TemplateOpt,
+    TextColumnOpt,
+    TextsArg,
+    cli_context,
+    console,
+    emit_json,
+)
 from explainlm.services.base import build_request
 from explainlm.services.common import unescape
 
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(help="sequence_classifier | zero_shot | generator (default: the model's own)."),
+]
+CalibrateOpt = Annotated[
+    bool | None,
+    typer.Option("--calibrate/--no-calibrate", help="Contextual calibration of zero-shot scores."),
+]
+ChatOpt = Annotated[
+    bool | None,
+    typer.Option("--chat/--no-chat", help="Wrap the prompt in the model's chat template."),
+]
+NewTokensOpt = Annotated[int, typer.Option(help="Generator: tokens to generate.")]
+
 
 def predict(
-    texts: Annotated[
-        list[str] | None, typer.Argument(help="Texts to classify (or use --input).")
-    ] = None,
+    texts: TextsArg = None,
     model: ModelOpt = DEFAULT_MODEL,
-    task: Annotated[
-        str | None,
-        typer.Option(
-            help="sequence_classifier | zero_shot | generator (default: the model's own)."
-        ),
-    ] = None,
-    labels: Annotated[
-        str | None, typer.Option(help="Zero-shot labels, comma-separated, e.g. negative,positive.")
-    ] = None,
-    template: Annotated[
-        str | None, typer.Option(help="Zero-shot prompt template with {text}.")
-    ] = None,
-    calibrate: Annotated[
-        bool | None,
-        typer.Option(
-            "--calibrate/--no-calibrate", help="Contextual calibration of zero-shot scores."
-        ),
-    ] = None,
-    chat: Annotated[
-        bool | None,
-        typer.Option("--chat/--no-chat", help="Wrap the prompt in the model's chat template."),
-    ] = None,
-    input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="TSV/CSV/JSONL/TXT file of texts.")
-    ] = None,
-    text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
-    limit: Annotated[int | None, typer.Option(help="Only the first N texts.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Generator: tokens to generate.")] = 20,
-    no_truncate: Annotated[
-        bool,
-        typer.Option(
-            "--no-truncate", help="Error on texts over the model's limit instead of truncating."
-        ),
-    ] = False,
+    task: TaskOpt = None,
+    labels: LabelsOpt = None,
+    template: TemplateOpt = None,
+    calibrate: CalibrateOpt = None,
+    chat: ChatOpt = None,
+    input_file: InputOpt = None,
+    text_column: TextColumnOpt = "text",
+    limit: LimitOpt = None,
+    max_new_tokens: NewTokensOpt = 20,
+    no_truncate: NoTruncateOpt = False,
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, … (default: cuda when present).")
     ] = None,
