@@ -6,7 +6,7 @@ Each command records a run in the store (results under ``items``), prints one JS
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -35,6 +35,22 @@ TemplateOpt = Annotated[str | None, typer.Option(help="Wrap each text: a templat
 BudgetOpt = Annotated[int, typer.Option(help="Token budget per forward pass (rows × length).")]
 
 
+def _run(request_name: str, device: str | None, as_json: bool, **fields: Any) -> Any:
+    """Build the request, run it, say where the report went; print ``--json`` (returns None) or
+    return the result for the command to render."""
+    from explainlm.services import internals as service
+
+    if fields.get("template"):
+        fields["template"] = unescape(fields["template"])
+    req = build_request(getattr(service, request_name), device=device, **fields)
+    out = service.run(req, cli_context(device))
+    report_written(out.report)
+    if as_json:
+        emit_json(out.to_json_doc())
+        return None
+    return out
+
+
 def lens_cmd(
     prompt: Annotated[str, typer.Argument(help="The prompt (raw text, no chat markup).")],
     model: ModelOpt = DEFAULT_MODEL,
@@ -52,21 +68,17 @@ def lens_cmd(
 
         explainlm lens "1, 2, 3, 4," --top-k 3 --json
     """
-    from explainlm.services import internals as service
-
-    req = build_request(
-        service.LensRequest,
+    out = _run(
+        "LensRequest",
+        device,
+        as_json,
         prompt=prompt,
         model=model,
         top_k=top_k,
         target=target,
-        device=device,
         html=html,
     )
-    out = service.lens(req, cli_context(device))
-    report_written(out.report)
-    if as_json:
-        emit_json(out.to_json_doc())
+    if out is None:
         return
     res = out.result
     t = Table(title=f"logit lens · {model} · top-1 at the last position")
@@ -117,32 +129,28 @@ def patch_cmd(
 
         explainlm patch --clean "The Eiffel Tower is in" --corrupt "The Colosseum is in" --target " Paris" --component mlp --json
     """
-    from explainlm.services import internals as service
-
-    req = build_request(
-        service.PatchRequest,
-        clean=clean,
-        target=target,
-        corrupt=corrupt,
-        subject=subject,
-        component=component,
-        metric=metric,
-        foil=foil,
-        window=window,
-        noise=noise,
-        seed=seed,
-        positions=positions,
-        model=model,
-        max_batch_tokens=max_batch_tokens,
-        device=device,
-        figure=figure,
-        html=html,
-    )
     with status("patching …"):
-        out = service.patch(req, cli_context(device))
-    report_written(out.report)
-    if as_json:
-        emit_json(out.to_json_doc())
+        out = _run(
+            "PatchRequest",
+            device,
+            as_json,
+            clean=clean,
+            target=target,
+            corrupt=corrupt,
+            subject=subject,
+            component=component,
+            metric=metric,
+            foil=foil,
+            window=window,
+            noise=noise,
+            seed=seed,
+            positions=positions,
+            model=model,
+            max_batch_tokens=max_batch_tokens,
+            figure=figure,
+            html=html,
+        )
+    if out is None:
         return
     res = out.result
     layer, pos, best = res.best()
@@ -187,10 +195,10 @@ def probe_cmd(
 
         explainlm probe -d data.tsv --label-column label --model minilm-l6 --pool mean --json
     """
-    from explainlm.services import internals as service
-
-    req = build_request(
-        service.ProbeRequest,
+    out = _run(
+        "ProbeRequest",
+        device,
+        as_json,
         dataset=dataset,
         label_column=label_column,
         text_column=text_column,
@@ -199,15 +207,11 @@ def probe_cmd(
         pool=pool,
         folds=folds,
         seed=seed,
-        template=unescape(template),
+        template=template,
         max_batch_tokens=max_batch_tokens,
-        device=device,
         html=html,
     )
-    out = service.probe(req, cli_context(device))
-    report_written(out.report)
-    if as_json:
-        emit_json(out.to_json_doc())
+    if out is None:
         return
     res = out.result
     t = Table(title=f"probes · {model} · n={res.n}, {folds}-fold CV, majority {res.majority:.3f}")
@@ -245,25 +249,21 @@ def heads_cmd(
 
         explainlm heads -d dev.tsv --text-column sentence --label-column label --model models/minilm-sst2 --ablation mean --html heads.html
     """
-    from explainlm.services import internals as service
-
-    req = build_request(
-        service.HeadsRequest,
+    out = _run(
+        "HeadsRequest",
+        device,
+        as_json,
         dataset=dataset,
         text_column=text_column,
         label_column=label_column,
         model=model,
         limit=limit,
         ablation=ablation,
-        template=unescape(template),
+        template=template,
         max_batch_tokens=max_batch_tokens,
-        device=device,
         html=html,
     )
-    out = service.heads(req, cli_context(device))
-    report_written(out.report)
-    if as_json:
-        emit_json(out.to_json_doc())
+    if out is None:
         return
     res = out.result
     console.print(f"{res.metric} intact: {res.base:.4f} over {res.n} texts ({ablation} ablation)")
@@ -303,10 +303,10 @@ def activations_cmd(
 
         explainlm activations -d dev.tsv --text-column sentence --point layers.5.resid_post --export tensorboard tb --probe --label-column label
     """
-    from explainlm.services import internals as service
-
-    req = build_request(
-        service.ActivationsRequest,
+    out = _run(
+        "ActivationsRequest",
+        device,
+        as_json,
         dataset=dataset,
         export_format=export[0],
         export_dir=export[1],
@@ -317,16 +317,11 @@ def activations_cmd(
         probe=probe,
         model=model,
         limit=limit,
-        template=unescape(template),
+        template=template,
         max_batch_tokens=max_batch_tokens,
-        device=device,
         html=html,
     )
-    out = service.activations(req, cli_context(device))
-    report_written(out.report)
-    if as_json:
-        emit_json(out.to_json_doc())
-    else:
+    if out is not None:
         doc = out.doc
         console.print(
             f"wrote {len(doc['points'])} embeddings of {doc['n']} texts to {doc['logdir']}"

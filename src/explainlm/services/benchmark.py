@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from explainlm.errors import UserError
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
 from explainlm.services.common import (
     DEFAULT_MODEL,
     CsvList,
+    Limit,
     MethodParams,
     ModelOptions,
     check_methods,
@@ -49,7 +50,7 @@ class BenchmarkRequest(ModelOptions, ServiceRequest):
     params: MethodParams = Field(
         default_factory=dict, description="NAME.KEY=VALUE for a method or a metric."
     )
-    limit: int | None = Field(None, description="Only the first N examples.")
+    limit: Limit = Field(None, description="Only the first N examples.")
     resume: str | None = Field(None, description="Resume an interrupted benchmark run by its id.")
     output: str | None = Field(None, description="Folder for results.md, CSV, Parquet, HTML.")
     data_dir: str | None = Field(None, description="Data directory.")
@@ -64,13 +65,6 @@ class BenchmarkRequest(ModelOptions, ServiceRequest):
     label_column: str = "label"
     rationale_column: str = "rationale"
     labels: CsvList | None = Field(None, description="Zero-shot labels.")
-
-    @field_validator("limit")
-    @classmethod
-    def _positive_limit(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise UserError(f"--limit must be at least 1, got {v}")
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> BenchmarkRequest:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
@@ -72,8 +72,15 @@ def _as_params(value: Any) -> Any:
     return value
 
 
+def at_least_one(v: int | None) -> int | None:
+    if v is not None and v < 1:
+        raise UserError(f"--limit must be at least 1, got {v}")
+    return v
+
+
 CsvList = Annotated[list[str], BeforeValidator(_as_list)]
 MethodParams = Annotated[dict[str, dict[str, Any]], BeforeValidator(_as_params)]
+Limit = Annotated[int | None, AfterValidator(at_least_one)]
 
 
 def check_methods(methods: Sequence[str], params: dict[str, dict[str, Any]]) -> None:
@@ -145,14 +152,7 @@ class TextsInput(BaseModel):
     texts: list[str] = Field(default_factory=list, description="Texts (or use input).")
     input: str | None = Field(None, description="TSV/CSV/JSONL/TXT file of texts.")
     text_column: str = Field("text", description="Text column of the input file.")
-    limit: int | None = Field(None, description="Only the first N texts.")
-
-    @field_validator("limit")
-    @classmethod
-    def _positive_limit(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise UserError(f"--limit must be at least 1, got {v}")
-        return v
+    limit: Limit = Field(None, description="Only the first N texts.")
 
     def read_texts(self) -> list[str]:
         """The texts to work on: inline ones, then the file's (cut to ``limit``); none empty."""

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from explainlm.errors import UserError
 from explainlm.results import json_safe
 from explainlm.services.base import ServiceContext, ServiceRequest
-from explainlm.services.common import BudgetOptions, CsvList, ModelOptions
+from explainlm.services.common import BudgetOptions, CsvList, Limit, ModelOptions
 
 
 class LensRequest(ModelOptions, ServiceRequest):
@@ -74,16 +74,9 @@ class _DatasetRequest(ModelOptions, ServiceRequest):
 
     dataset: str = Field(description="TSV/CSV/JSONL file.")
     text_column: str = Field("text", description="Text column of the dataset.")
-    limit: int | None = Field(None, description="Only the first N rows.")
+    limit: Limit = Field(None, description="Only the first N rows.")
     template: str | None = Field(None, description="Wrap each text: a template with {text}.")
     html: str | None = Field(None, description="Write an HTML heat map here.")
-
-    @field_validator("limit")
-    @classmethod
-    def _limit(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise UserError(f"--limit must be at least 1, got {v}")
-        return v
 
     def table(self, label_column: str | None) -> Any:
         from explainlm.datasets import read_table
@@ -111,7 +104,7 @@ class HeadsRequest(_DatasetRequest):
     command: ClassVar[str] = "heads"
     path_fields: ClassVar[tuple[str, ...]] = ("dataset", "html")
     label_column: str | None = Field(None, description="Gold labels (classifiers).")
-    limit: int | None = 50
+    limit: Limit = 50
     ablation: str = Field("zero", description="zero | mean")
     max_batch_tokens: int = Field(2048, ge=16)
 

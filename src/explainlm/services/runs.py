@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from explainlm.errors import UserError
 from explainlm.results import json_safe
 from explainlm.services.base import ServiceContext, ServiceRequest
+from explainlm.services.common import at_least_one
 
 PREVIEW_TABLES = {"explain": "explanations", "predict": "predictions"}
 EXPORT_FORMATS = ("json", "parquet", "csv", "html")
@@ -35,12 +36,7 @@ class RunsListRequest(ServiceRequest):
         "full", description="brief: each run's first text as ``preview``, no package versions."
     )
 
-    @field_validator("limit")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise UserError(f"--limit must be at least 1, got {v}")
-        return v
+    _positive = field_validator("limit")(at_least_one)
 
 
 class RunShowRequest(ServiceRequest):
