@@ -37,7 +37,10 @@ for module in (predict, explain, generate, benchmark, internals, models, runs, d
 # Commands other packages contribute (the web app's ``serve``, plugins): the ``explainlm.commands``
 # entry points, each a ``register(app)`` function. The CLI never imports another front-end.
 for _entry in entry_points(group="explainlm.commands"):
-    _entry.load()(app)
+    try:
+        _entry.load()(app)
+    except ImportError as _e:  # a broken plugin must not take every other command down
+        logging.getLogger(__name__).warning("command %s unavailable: %s", _entry.name, _e)
 
 try:  # training lives in its own module (heavier imports happen inside the command)
     from explainlm.cli import train

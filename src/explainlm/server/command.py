@@ -45,16 +45,22 @@ def serve_cmd(
 
         explainlm serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"
     """
-    from explainlm.server.app import create_app
     from explainlm.server.config import ServerConfig, check_bind, parse_models
 
     check_bind(host, token)
     if workers < 1 or queue_size < 0:
         raise UserError("--workers must be at least 1 and --queue-size at least 0")
+    if not 0 < port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, got {port}")
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - an install without the server extra
-        raise UserError("explainlm serve needs uvicorn: pip install 'explainlm[server]'") from None
+
+        from explainlm.server.app import create_app
+    except ImportError as e:  # pragma: no cover - an install without the server extra
+        raise UserError(
+            f"explainlm serve needs the server extra ({e.name or e} is missing): "
+            "pip install 'explainlm[server]'"
+        ) from None
     cfg = ServerConfig(
         models=parse_models(models),
         token=token,
