@@ -110,8 +110,10 @@ class Progress:
 
         The child's stages fill those units as they advance (shown through this progress) and it
         shares this progress's cancellation. When the nested work is done the caller advances
-        this progress by ``units`` itself; the child's partial credit is then dropped.
+        this progress by ``units`` itself; the child's partial credit is then dropped. Starting
+        nested work is a cancellation point.
         """
+        self.check()
         return _ChildProgress(self, units)
 
     @contextmanager
