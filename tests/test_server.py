@@ -403,3 +403,53 @@ def test_concurrent_store_reads(client: TestClient) -> None:
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda _: client.get(f"/api/runs/{rid}").status_code, range(24)))
     assert codes == [200] * 24
+
+
+def test_one_request_runs_all_its_methods_in_one_call(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each text is predicted and explained once for every method together (and one generation
+    serves every method), not once per method."""
+    import explainlm.attribution
+    import explainlm.generation
+
+    calls: list[tuple[Any, ...]] = []
+    real_explain, real_generate = (
+        explainlm.attribution.explain,
+        explainlm.generation.explain_generation,
+    )
+
+    def explain(texts: Any, model: Any, methods: Any, **kw: Any) -> Any:
+        calls.append(("explain", list(texts), list(methods)))
+        return real_explain(texts, model, methods, **kw)
+
+    def explain_generation(prompts: Any, model: Any, methods: Any, **kw: Any) -> Any:
+        calls.append(("generate", list(prompts), list(methods)))
+        return real_generate(prompts, model, methods, **kw)
+
+    monkeypatch.setattr(explainlm.attribution, "explain", explain)
+    monkeypatch.setattr(explainlm.generation, "explain_generation", explain_generation)
+    methods = ["occlusion", "grad_x_input", "random"]
+    d = client.post("/api/explain", json={"texts": ["good film", "dull"], "methods": methods})
+    assert len(d.json()["explanations"]) == 6
+    g = client.post(
+        "/api/generate", json={"prompt": "Hi", "model": "tiny-llama", "max_new_tokens": 2,
+                               "methods": ["occlusion", "random"]},
+    )  # fmt: skip
+    assert len(g.json()["attributions"]) == 2
+    assert calls == [
+        ("explain", ["good film", "dull"], methods),
+        ("generate", ["Hi"], ["occlusion", "random"]),
+    ]
+
+
+def test_request_fields_that_touch_server_files_are_refused(client: TestClient) -> None:
+    for field, value in (("input", "/etc/passwd"), ("html", "/tmp/report.html")):
+        msg = error_of(client.post("/api/explain", json={"text": "a", field: value}), 403)
+        assert field in msg and "/etc" not in msg
+    assert "no method given" in error_of(
+        client.post("/api/explain", json={"text": "a", "methods": []}), 400
+    )
+    assert "unknown parameter" in error_of(
+        client.post("/api/explain", json={"text": "a", "params": ["occlusion.window=3"]}), 400
+    )

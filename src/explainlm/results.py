@@ -57,3 +57,15 @@ def json_safe(obj: Any) -> Any:
     if not math.isfinite(f):
         return None
     return int(f) if type(obj).__name__.startswith(("int", "uint")) else f
+
+
+def text_major(results: Sequence[T], n_texts: int, n_methods: int) -> list[T]:
+    """Method-major results (method 0 on every text, method 1 on every text, …) in text-major
+    order (text 0 with every method, text 1 with every method, …): the order of every result set.
+
+    >>> text_major(["a0", "a1", "b0", "b1"], n_texts=2, n_methods=2)
+    ['a0', 'b0', 'a1', 'b1']
+    """
+    if len(results) != n_texts * n_methods:
+        raise ValueError(f"{len(results)} results for {n_texts} texts × {n_methods} methods")
+    return [results[m * n_texts + i] for i in range(n_texts) for m in range(n_methods)]
