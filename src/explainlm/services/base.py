@@ -203,6 +203,16 @@ class ServiceContext:
     models: ModelProvider = field(default_factory=LocalModels)
     source: str = "python"  # cli | server | ray | python: recorded with each run
 
+    def task(self, name: str, task: str | None = None, **options: Any) -> Any:
+        """``models.task(...)``, reported as the stage "loading NAME" (the first load is slow)."""
+        self.progress.start(f"loading {name}")
+        return self.models.task(name, task, **options)
+
+    def wrapper(self, name: str) -> Any:
+        """``models.wrapper(name)``, reported as the stage "loading NAME"."""
+        self.progress.start(f"loading {name}")
+        return self.models.wrapper(name)
+
     @contextmanager
     def recorded_run(
         self,

@@ -192,7 +192,7 @@ def run(request: BenchmarkRequest, ctx: ServiceContext) -> BenchmarkResult:
     request = resolved(request, ctx)
     if request.output is not None and Path(request.output).is_file():
         raise UserError(f"--output must be a folder, but {request.output} is a file")
-    clf = ctx.models.task(request.model, labels=request.labels)
+    clf = ctx.task(request.model, labels=request.labels)
     max_len = int(getattr(clf.wrapper, "max_length", 512))
     examples = load_examples(request, lambda t: len(clf.encode([t])[0]), max_len)
     with ctx.models.lock(request.model):

@@ -58,7 +58,7 @@ def run(request: DemoRequest, ctx: ServiceContext) -> DemoResult:
     from explainlm.report.heatmap import explanations_section
     from explainlm.report.html import write_report
 
-    clf = ctx.models.task(request.model)
+    clf = ctx.task(request.model)
     how = ExplainRequest(model=request.model, methods=DEMO_METHODS, params=DEMO_PARAMS)
     extra = {**clf.describe(), "methods": DEMO_METHODS, "method_params": DEMO_PARAMS}
     with ctx.recorded_run(request, model=request.model, extra=extra) as run:

@@ -145,7 +145,7 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
     from explainlm.models import Classifier
 
     texts = request.read_texts()
-    clf = ctx.models.task(request.model, request.task, **request.task_options())
+    clf = ctx.task(request.model, request.task, **request.task_options())
     if not isinstance(clf, Classifier):
         raise UserError(
             f"{request.model} as {clf.task} is not a classifier: use generate to explain generation"

@@ -122,7 +122,7 @@ def run(request: GenerateRequest, ctx: ServiceContext) -> GenerateResult:
     """Generate, attribute, store the attributions (items of kind ``generation``), report."""
     from explainlm.models import Generator
 
-    gen = ctx.models.task(request.model, "generator", chat=request.chat)
+    gen = ctx.task(request.model, "generator", chat=request.chat)
     if not isinstance(gen, Generator):  # pragma: no cover - make_task guarantees it
         raise UserError(f"{request.model} cannot generate")
     with (

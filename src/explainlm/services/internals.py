@@ -161,7 +161,7 @@ def _recorded(
 ) -> InternalsResult:
     """Load the model, run ``work(wrapper, request)`` → (result, doc, summary, items) in a
     recorded run, store the items, write the HTML report (``html(result, meta)``)."""
-    w = ctx.models.wrapper(request.model)
+    w = ctx.wrapper(request.model)
     with (
         ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model, extra=extra) as run,

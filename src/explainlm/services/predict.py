@@ -49,7 +49,7 @@ class PredictResult:
 def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
     """Predict every text, storing each chunk as it is done."""
     texts = request.read_texts()
-    clf = ctx.models.task(request.model, request.task, **request.task_options())
+    clf = ctx.task(request.model, request.task, **request.task_options())
     kw: dict[str, Any] = {"truncation": request.truncate}
     if clf.task == "generator":
         kw["max_new_tokens"] = request.max_new_tokens
