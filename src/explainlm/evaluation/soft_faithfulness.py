@@ -31,7 +31,7 @@ import torch
 
 from explainlm.engine import Engine, Item
 from explainlm.errors import UserError
-from explainlm.evaluation.base import Case, Metric
+from explainlm.evaluation.base import METRICS, Case, Metric
 from explainlm.methods.perturbation import evaluate_masks
 from explainlm.models.batching import token_budget_batches
 from explainlm.models.wrapper import Batch
@@ -197,6 +197,7 @@ class _SoftErasure(Metric):
         return {"value": float(per_sample.mean()), "baseline_value": p0}
 
 
+@METRICS.register()
 class SoftNC(_SoftErasure):
     """Soft normalised comprehensiveness: drop when features are erased ∝ their scores (↑)."""
 
@@ -204,6 +205,7 @@ class SoftNC(_SoftErasure):
     citation = CITATION
 
 
+@METRICS.register()
 class SoftNS(_SoftErasure):
     """Soft normalised sufficiency: how well features kept ∝ their scores preserve f (↑)."""
 

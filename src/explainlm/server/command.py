@@ -1,12 +1,17 @@
-"""``explainlm serve``: the local web app (JSON API + browser UI) in one process."""
+"""``explainlm serve``: the local web app (JSON API + browser UI) in one process.
+
+The command belongs to the web app, not to the CLI package: the ``explainlm`` command finds it
+through the ``explainlm.commands`` entry point (see ``pyproject.toml``), so neither front-end
+imports the other.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from explainlm.cli.common import err_console
 from explainlm.errors import UserError
 
 
@@ -40,15 +45,22 @@ def serve_cmd(
 
         explainlm serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"
     """
-    from explainlm.server import ServerConfig, check_bind, create_app, parse_models
+    from explainlm.server.config import ServerConfig, check_bind, parse_models
 
     check_bind(host, token)
     if workers < 1 or queue_size < 0:
         raise UserError("--workers must be at least 1 and --queue-size at least 0")
+    if not 0 < port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, got {port}")
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - an install without the server extra
-        raise UserError("explainlm serve needs uvicorn: pip install 'explainlm[server]'") from None
+
+        from explainlm.server.app import create_app
+    except ImportError as e:  # pragma: no cover - an install without the server extra
+        raise UserError(
+            f"explainlm serve needs the server extra ({e.name or e} is missing): "
+            "pip install 'explainlm[server]'"
+        ) from None
     cfg = ServerConfig(
         models=parse_models(models),
         token=token,
@@ -58,14 +70,15 @@ def serve_cmd(
     )
     app = create_app(cfg)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    err_console.print(
+    print(
         f"explainlm serving {', '.join(cfg.model_names)} on http://{shown}:{port}/ "
-        f"(API reference: /docs)",
-        soft_wrap=True,
-        markup=False,
+        "(API reference: /docs)",
+        file=sys.stderr,
+        flush=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the ``explainlm`` command (the ``explainlm.commands`` entry point)."""
     app.command("serve")(serve_cmd)
