@@ -186,3 +186,44 @@ def surrogate_html(result: Any) -> str:
     if result.run_id:
         info["run"] = result.run_id
     return page("Global surrogates", [surrogate_section(result)], info)
+
+
+# ----------------------------------------------------------------------------- sensitivity
+def sensitivity_section(res: Any) -> str:
+    parts = [f"<style>{CSS}</style>", trust_notes(res.meta), note(res.reading())]
+    parts.append(svg(res.figure()))
+    x = "share removed" if res.x == "fraction" else "words removed"
+    rows = []
+    for j, q in enumerate(res.grid):
+        row = [fmt(q, 2)]
+        for o in ("attribution", "random"):
+            c = res.curves[o]
+            row.append(f"{fmt(c['drop'][j])} [{fmt(c['low'][j])}, {fmt(c['high'][j])}]")
+            if "flip" in c:
+                row.append(
+                    f"{fmt(c['flip'][j])} [{fmt(c['flip_low'][j])}, {fmt(c['flip_high'][j])}]"
+                )
+        rows.append(row)
+    two = "flip" in res.curves["attribution"]
+    head = [x, "drop · attribution order"] + (["flipped · attribution"] if two else [])
+    head += ["drop · random order"] + (["flipped · random"] if two else [])
+    parts.append(table(head, rows))
+    d = res.difference
+    parts.append(
+        table(
+            ["area under the drop curve", "mean [95% CI]"],
+            [
+                ["attribution order", _ci_text(res.auc["attribution"])],
+                ["random order", _ci_text(res.auc["random"])],
+                ["difference (paired)", f"{_ci_text(d)} · Wilcoxon p = {fmt(d['p_value'], 4)}"],
+            ],
+        )
+    )
+    return "".join(parts)
+
+
+def sensitivity_html(res: Any) -> str:
+    info = meta_of(res.meta, ("model", "dataset", "method", "replace", "n_texts", "n_random"))
+    if res.run_id:
+        info["run"] = res.run_id
+    return page("Sensitivity curves", [sensitivity_section(res)], info)
