@@ -227,3 +227,55 @@ def sensitivity_html(res: Any) -> str:
     if res.run_id:
         info["run"] = res.run_id
     return page("Sensitivity curves", [sensitivity_section(res)], info)
+
+
+# ------------------------------------------------------------------------- layer attribution
+def _cell(v: float, scale: float) -> str:
+    a = 0.0 if scale <= 0 else min(abs(v) / scale, 1.0)
+    rgb = "220,38,38" if v > 0 else "37,99,235"
+    return f'<td style="background:rgba({rgb},{a * 0.85:.2f})" title="{v:+.4g}"></td>'
+
+
+def layer_matrix_html(res: Any, i: int) -> str:
+    """One text's points × tokens heat map (each row scaled to its own largest |score|)."""
+    from explainlm.report.matrix import show
+
+    t = res.texts[i]
+    head = "".join(
+        f'<th class="src{" tmpl" if sp else ""}">{esc(show(tok))}</th>'
+        for tok, sp in zip(t["tokens"], t["special"], strict=True)
+    )
+    rows = []
+    deltas = t.get("delta")
+    for k, (p, row) in enumerate(zip(res.points, t["scores"], strict=True)):
+        scale = max((abs(v) for v in row), default=0.0)
+        extra = f" · δ {deltas[k]:+.1e}" if deltas else ""
+        rows.append(
+            f'<tr><th title="max |score| {scale:.3g}{extra}">{esc(p)}</th>'
+            + "".join(_cell(v, scale) for v in row)
+            + f"<td>{fmt(sum(row))}</td></tr>"
+        )
+    probs = ", ".join(f"{esc(k)} {v:.3f}" for k, v in t["probs"].items())
+    return (
+        f"<h2>{esc(t['text'])}</h2><div>predicted <b>{esc(t['predicted'])}</b> · {probs} · "
+        f"explaining {esc(t['label'])}</div><div class='scroll'><table class='mx'>"
+        f"<tr><th></th>{head}<th>Σ</th></tr>{''.join(rows)}</table></div>"
+    )
+
+
+def layers_html(res: Any) -> str:
+    from explainlm.report.matrix import MATRIX_CSS
+
+    parts = [f"<style>{CSS}{MATRIX_CSS}</style>"]
+    parts.append(
+        note(
+            f"{res.meta.get('method')} at each hook point, summed over the hidden dimension; red "
+            "supports the explained label, blue opposes it; each row is scaled to its own maximum "
+            f"(hover for values). {res.meta.get('citation', '')}."
+        )
+    )
+    parts += [layer_matrix_html(res, i) for i in range(len(res.texts))]
+    info = meta_of(res.meta, ("model", "method", "target", "steps", "baseline"))
+    if res.run_id:
+        info["run"] = res.run_id
+    return page("Layer attribution", parts, info)
