@@ -129,19 +129,19 @@ class GlobalImportance(SavedResult):
         return rows[:k]
 
     # ----------------------------------------------------------------------------- export
-    def to_json_doc(self, k: int | None = None) -> dict[str, Any]:
+    def to_json_doc(self, k: int | None = 20) -> dict[str, Any]:
         """The ``--json`` document: meta and the top ``k`` rows per class (all rows when None)."""
         rows = self.table if k is None else [r for c in self.classes for r in self.top(c, k)]
-        doc = {
+        return {
             "run_id": self.run_id,
             **self.meta,
             "classes": self.classes,
             "class_counts": self.class_counts,
             "table": clean(rows),
         }
-        if k is None:
-            doc["strips"] = self.strips
-        return doc
+
+    def full_doc(self) -> dict[str, Any]:
+        return {**self.to_json_doc(None), "strips": self.strips}
 
     @classmethod
     def from_json_doc(cls, doc: dict[str, Any]) -> GlobalImportance:

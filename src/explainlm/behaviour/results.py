@@ -39,7 +39,12 @@ class SavedResult:
     run_id: str | None
 
     def to_json_doc(self) -> dict[str, Any]:
+        """The compact document: the CLI's ``--json`` output and the web API's response."""
         raise NotImplementedError
+
+    def full_doc(self) -> dict[str, Any]:
+        """Everything needed to reload the result (what ``.json`` files hold)."""
+        return self.to_json_doc()
 
     @classmethod
     def from_json_doc(cls: type[S], doc: dict[str, Any]) -> S:
@@ -64,7 +69,7 @@ class SavedResult:
             raise UserError(f"unknown file type {out.suffix!r}; use {SUFFIXES}")
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".json":
-            doc = {"format": self.format, **clean(self.to_json_doc())}
+            doc = {"format": self.format, **clean(self.full_doc())}
             out.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
         elif suffix == ".parquet":
             self.to_pandas().to_parquet(out, index=False)

@@ -48,6 +48,65 @@ def _masks(n: int, order: np.ndarray, ks: np.ndarray) -> np.ndarray:
     return m
 
 
+def check_options(x: str, replace: str, n_random: int, grid: Sequence[float] | None) -> np.ndarray:
+    """Validated grid (default: 0, 0.1, …, 1 for fractions; 0..10 words for counts)."""
+    if x not in X_KINDS:
+        raise UserError(f"x must be one of {', '.join(X_KINDS)}")
+    if replace not in REPLACE:
+        raise UserError(f"replace must be one of {', '.join(REPLACE)}")
+    if n_random < 1:
+        raise UserError("n_random must be at least 1")
+    if grid is None:
+        grid = np.linspace(0, 1, 11) if x == "fraction" else np.arange(0, 11)
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.size < 2 or np.any(np.diff(g) <= 0) or g[0] < 0:
+        raise UserError("the grid needs at least two increasing points from 0 up")
+    if x == "fraction" and g[-1] > 1:
+        raise UserError("fraction grid points must lie in [0, 1]")
+    return g
+
+
+def text_drops(
+    engine: Engine,
+    items: Sequence[Item],
+    scores: Sequence[Sequence[float]],
+    grid: np.ndarray,
+    *,
+    x: str = "fraction",
+    n_random: int = 5,
+    replace: str = "remove",
+    seed: int = 0,
+) -> list[dict[str, list[float]] | None]:
+    """Per text: the drop curves by attribution order and (averaged) random orders, and for two
+    classes the label flips; ``None`` for a text without words. All texts share the engine's passes."""
+    two_class = len(engine.classifier.labels) == 2
+    idx = [i for i in range(len(items)) if len(scores[i])]
+    plans, masks = [], []
+    for i in idx:
+        it, sc = items[i], np.asarray(scores[i], dtype=np.float64)
+        n = len(it.encoding.word_spans)
+        if sc.size != n:
+            raise UserError(f"text {it.index + 1}: {sc.size} scores for {n} words")
+        ks = removal_counts(n, grid, x)
+        uniq, back = np.unique(ks, return_inverse=True)
+        rng = np.random.default_rng([seed, it.index])
+        orders = [ranking(sc)] + [rng.permutation(n) for _ in range(n_random)]
+        masks.append(np.concatenate([_masks(n, o, uniq) for o in orders]))
+        plans.append((len(uniq), back))
+    values = evaluate_masks(engine, [items[i] for i in idx], masks, "word", replace)
+    out: list[dict[str, list[float]] | None] = [None] * len(items)
+    for i, (nu, back), v in zip(idx, plans, values, strict=True):
+        per_order = v.reshape(1 + n_random, nu)[:, back]  # [orders, grid]
+        drop = items[i].target_value - per_order
+        rec = {"attribution": drop[0].tolist(), "random": drop[1:].mean(0).tolist()}
+        if two_class:
+            flipped = (per_order < 0.5).astype(float)
+            rec["attribution_flip"] = flipped[0].tolist()
+            rec["random_flip"] = flipped[1:].mean(0).tolist()
+        out[i] = rec
+    return out
+
+
 def sensitivity_curves(
     engine: Engine,
     items: Sequence[Item],
@@ -67,62 +126,40 @@ def sensitivity_curves(
     ``items`` come from the engine (their target is the probability of the explained label, see
     :func:`explainlm.evaluation.prepare_items`); ``scores`` are one word-level attribution per item.
     """
-    if x not in X_KINDS:
-        raise UserError(f"x must be one of {', '.join(X_KINDS)}")
-    if replace not in REPLACE:
-        raise UserError(f"replace must be one of {', '.join(REPLACE)}")
-    if n_random < 1:
-        raise UserError("n_random must be at least 1")
+    g = check_options(x, replace, n_random, grid)
     if len(items) != len(scores):
         raise UserError("one attribution per text is needed")
-    if grid is None:
-        grid = np.linspace(0, 1, 11) if x == "fraction" else np.arange(0, 11)
-    grid = np.asarray(grid, dtype=np.float64)
-    if x == "fraction" and (np.any(grid < 0) or np.any(grid > 1)):
-        raise UserError("fraction grid points must lie in [0, 1]")
-    two_class = len(engine.classifier.labels) == 2
-    drops = {o: [] for o in ORDERS}  # per text: [len(grid)]
-    flips = {o: [] for o in ORDERS}
-    kept: list[int] = []
+    per_text: list[dict[str, list[float]] | None] = []
     for s in range(0, len(items), chunk_size):
-        idx = [i for i in range(s, min(s + chunk_size, len(items))) if len(scores[i])]
-        plans, masks = [], []
-        for i in idx:
-            it, sc = items[i], np.asarray(scores[i], dtype=np.float64)
-            n = len(it.encoding.word_spans)
-            if sc.size != n:
-                raise UserError(f"text {i + 1}: {sc.size} scores for {n} words")
-            ks = removal_counts(n, grid, x)
-            uniq, back = np.unique(ks, return_inverse=True)
-            rng = np.random.default_rng([seed, it.index])
-            orders = [ranking(sc)] + [rng.permutation(n) for _ in range(n_random)]
-            masks.append(np.concatenate([_masks(n, o, uniq) for o in orders]))
-            plans.append((len(uniq), back))
-        values = evaluate_masks(engine, [items[i] for i in idx], masks, "word", replace)
-        for i, (nu, back), v in zip(idx, plans, values, strict=True):
-            per_order = v.reshape(1 + n_random, nu)[:, back]  # [orders, grid]
-            drop = items[i].target_value - per_order
-            drops["attribution"].append(drop[0])
-            drops["random"].append(drop[1:].mean(0))
-            if two_class:
-                flipped = per_order < 0.5
-                flips["attribution"].append(flipped[0].astype(float))
-                flips["random"].append(flipped[1:].mean(0))
-            kept.append(i)
+        sl = slice(s, s + chunk_size)
+        per_text += text_drops(
+            engine, items[sl], scores[sl], g, x=x, n_random=n_random, replace=replace, seed=seed
+        )
         if progress is not None:
-            progress.advance(min(s + chunk_size, len(items)) - s)
+            progress.advance(len(items[sl]))
+    meta = {"n_random": n_random, "replace": replace, "seed": seed}
+    return from_text_drops(per_text, g, x, n_boot=n_boot, seed=seed, meta=meta)
+
+
+def from_text_drops(
+    per_text: Sequence[dict[str, list[float]] | None],
+    grid: np.ndarray,
+    x: str,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    meta: dict[str, Any] | None = None,
+) -> SensitivityResult:
+    """Summarise stored per-text curves (see :func:`text_drops`)."""
+    kept = [i for i, r in enumerate(per_text) if r is not None]
     if not kept:
         raise UserError("no text with words to remove")
-    return summarise(
-        {o: np.array(v) for o, v in drops.items()},
-        {o: np.array(v) for o, v in flips.items()} if two_class else None,
-        grid,
-        x,
-        kept,
-        n_boot=n_boot,
-        seed=seed,
-        meta={"n_random": n_random, "replace": replace, "seed": seed},
-    )
+    recs = [per_text[i] for i in kept]
+    drops = {o: np.array([r[o] for r in recs]) for o in ORDERS}  # type: ignore[index]
+    flips = None
+    if "attribution_flip" in recs[0]:  # type: ignore[operator]
+        flips = {o: np.array([r[f"{o}_flip"] for r in recs]) for o in ORDERS}  # type: ignore[index]
+    return summarise(drops, flips, grid, x, kept, n_boot=n_boot, seed=seed, meta=meta)
 
 
 def summarise(
@@ -225,15 +262,16 @@ class SensitivityResult(SavedResult):
             "auc": self.auc,
             "difference": self.difference,
             "reading": self.reading(),
-            "texts": self.texts,
-            "per_text": self.per_text,
         }
+
+    def full_doc(self) -> dict[str, Any]:
+        return {**self.to_json_doc(), "texts": self.texts, "per_text": self.per_text}
 
     @classmethod
     def from_json_doc(cls, doc: dict[str, Any]) -> SensitivityResult:
         keys = ("grid", "x", "curves", "auc", "difference", "texts", "per_text")
         meta = {k: v for k, v in doc.items() if k not in (*keys, "format", "run_id", "reading")}
-        return cls(**{k: doc[k] for k in keys}, meta=meta, run_id=doc.get("run_id"))
+        return cls(**{k: doc.get(k, {}) for k in keys}, meta=meta, run_id=doc.get("run_id"))
 
     def to_pandas(self) -> Any:
         """One row per (order, grid point): mean drop and CI (and flip rate for two classes)."""

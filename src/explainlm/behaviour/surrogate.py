@@ -150,6 +150,20 @@ def verdict(kind: str, fid: dict[str, float], base: dict[str, float], n_test: in
     return head + body
 
 
+def split_indices(
+    model_labels: Sequence[str], test_size: float = 0.3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out positions, stratified by the model's label when every label has 2+."""
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray([str(v) for v in model_labels])
+    _, counts = np.unique(y, return_counts=True)
+    strat = y if len(counts) > 1 and counts.min() >= 2 else None
+    return train_test_split(
+        np.arange(len(y)), test_size=test_size, random_state=seed, stratify=strat
+    )
+
+
 def fit_surrogates(
     texts: Sequence[str],
     model_labels: Sequence[str],
@@ -174,7 +188,6 @@ def fit_surrogates(
     import time
 
     from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.model_selection import train_test_split
 
     if len(texts) != len(model_labels) or (gold is not None and len(gold) != len(texts)):
         raise UserError("texts, model labels and gold labels must have the same length")
@@ -186,10 +199,8 @@ def fit_surrogates(
     y = np.asarray([str(v) for v in model_labels])
     if len(y) < 10:
         raise UserError(f"a surrogate needs at least 10 texts, got {len(y)}")
-    idx = np.arange(len(y))
     counts = {c: int((y == c).sum()) for c in np.unique(y)}
-    strat = y if len(counts) > 1 and min(counts.values()) >= 2 else None
-    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strat)
+    tr, te = split_indices(y, test_size, seed)
     vec = CountVectorizer(
         analyzer=_Analyzer(ngram_range, lowercase),
         binary=True,
