@@ -200,6 +200,10 @@ def fit_surrogates(
     if len(y) < 10:
         raise UserError(f"a surrogate needs at least 10 texts, got {len(y)}")
     counts = {c: int((y == c).sum()) for c in np.unique(y)}
+    if len(counts) < 2:
+        raise UserError(
+            f"the model predicts {str(next(iter(counts)))!r} for every text: there is nothing to imitate"
+        )
     tr, te = split_indices(y, test_size, seed)
     vec = CountVectorizer(
         analyzer=_Analyzer(ngram_range, lowercase),

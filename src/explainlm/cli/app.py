@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from explainlm.cli import (
+    behaviour,
     benchmark,
     demo,
     explain,
@@ -34,6 +35,7 @@ app = typer.Typer(
 
 for module in (predict, explain, generate, benchmark, internals, models, runs, serve, demo):
     module.register(app)
+behaviour.register(app)  # explainlm global …
 
 try:  # training lives in its own module (heavier imports happen inside the command)
     from explainlm.cli import train
