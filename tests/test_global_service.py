@@ -173,3 +173,35 @@ def test_layers_service_and_request_validation(tiny_bert_dir: Path, tmp_path: Pa
         build_request(svc.SurrogateRequest, texts=["a"], outputs=["x.docx"])
     with pytest.raises(UserError, match="min_count"):
         build_request(svc.ImportanceRequest, texts=["a"], min_count=0)
+
+
+def test_an_importance_run_on_a_prefix_feeds_top_words_but_not_other_texts() -> None:
+    texts, gold = corpus(120, seed=3)
+    models = Models()
+    imp = svc.run(
+        build_request(svc.ImportanceRequest, model="toy", texts=texts[:50], check_faithfulness=0),
+        ctx(models),
+    )
+    req = build_request(
+        svc.SurrogateRequest,
+        model="toy",
+        texts=texts,
+        features=["top_words"],
+        top_k=5,
+        importance_run=imp.run_id,
+        n_boot=100,
+    )
+    res = svc.run(req, ctx(models))
+    train = res.reports[0].n_train
+    used = int(res.meta["top_words"]["from"].split()[0])
+    assert 0 < used < 50 and used < train  # only attributed texts of the training split
+    with pytest.raises(UserError, match="explained 50 of these 120 texts"):
+        svc.run(
+            build_request(
+                svc.SensitivityRequest, model="toy", texts=texts, importance_run=imp.run_id
+            ),
+            ctx(models),
+        )
+    other, _ = corpus(120, seed=4)
+    with pytest.raises(UserError, match="explained other texts"):
+        svc.run(req.model_copy(update={"texts": other}), ctx(models))

@@ -25,6 +25,7 @@ the sum of its words' scores.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -297,7 +298,8 @@ def _class_table(
     alpha = (1 - level) / 2
     bounds = {}
     for name, b in boots.items():
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # a feature absent from every resample: NaN bounds
+            warnings.simplefilter("ignore", RuntimeWarning)
             q = np.nanquantile(b, [alpha, 1 - alpha], axis=0)
         bounds[name] = q
     names = list(vocab)

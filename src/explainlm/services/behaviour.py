@@ -349,20 +349,40 @@ def explanation_records(
     return [TextRecord.from_dict(d) for d in stored]
 
 
-def stored_records(ctx: ServiceContext, run_id: str, n_texts: int) -> list[Any]:
-    """The per-text attributions of an earlier importance (or sensitivity) run on the same texts."""
+def stored_records(ctx: ServiceContext, run_id: str, texts: Sequence[str]) -> dict[int, Any]:
+    """The per-text attributions of an earlier finished run, by text position.
+
+    The run may cover only the first texts of these data (a smaller ``limit``); every stored text
+    must be the text at its position here.
+    """
     from explainlm.behaviour.importance import TextRecord
 
     if ctx.store is None:
         raise UserError("reusing an importance run needs the run store")
     rec = ctx.store.get_run(run_id)
-    items = ctx.store.get_items(rec.run_id, EXPLANATIONS)
-    if len(items) != n_texts or rec.status != "finished":
+    if rec.status != "finished":
+        raise UserError(f"run {rec.run_id} is {rec.status}: resume it first")
+    out = {}
+    for d in ctx.store.get_items(rec.run_id, EXPLANATIONS).values():
+        r = TextRecord.from_dict(d)
+        if r.index >= len(texts) or texts[r.index] != r.text:
+            raise UserError(
+                f"run {rec.run_id} explained other texts (text {r.index + 1} differs): "
+                "use a run on the same data"
+            )
+        out[r.index] = r
+    if not out:
+        raise UserError(f"run {rec.run_id} holds no explained texts")
+    return out
+
+
+def all_records(ctx: ServiceContext, run_id: str, texts: Sequence[str]) -> list[Any]:
+    found = stored_records(ctx, run_id, texts)
+    if len(found) != len(texts):
         raise UserError(
-            f"run {rec.run_id} holds {len(items)} explained texts ({rec.status}); "
-            f"these data have {n_texts}: use a finished run on the same texts"
+            f"run {run_id} explained {len(found)} of these {len(texts)} texts; use the same limit"
         )
-    return [TextRecord.from_dict(items[k]) for k in sorted(items)]
+    return [found[i] for i in range(len(texts))]
 
 
 def faithfulness_check(
@@ -497,9 +517,9 @@ def run_surrogate(req: SurrogateRequest, ctx: ServiceContext) -> Any:
         }
         if "top_words" in req.features:
             train, _ = split_indices(preds, req.test_size, req.seed)
-            if req.importance_run:
-                pool = stored_records(ctx, req.importance_run, len(texts))
-                records = [pool[i] for i in train]
+            if req.importance_run:  # its texts in the training split (it may cover a prefix)
+                pool = stored_records(ctx, req.importance_run, texts)
+                records = [pool[i] for i in train if i in pool]
             else:
                 records = explanation_records(ctx, run, clf, req, texts, gold, only=train)
             imp = aggregate(
@@ -519,7 +539,11 @@ def run_surrogate(req: SurrogateRequest, ctx: ServiceContext) -> Any:
                 feature_set=f"top-{len(vocab)} {req.method} words",
                 **common,
             )
-            meta["top_words"] = {"method": req.method, "from": "training split", "words": vocab}
+            meta["top_words"] = {
+                "method": req.method,
+                "from": f"{len(records)} attributed texts of the training split",
+                "words": vocab,
+            }
         result = SurrogateResult(reports, meta, run.run_id)
         run.summary.update(
             {
@@ -551,7 +575,7 @@ def run_sensitivity(req: SensitivityRequest, ctx: ServiceContext) -> Any:
     clf = load_classifier(ctx, req)
     with clf_lock(ctx, req), recorded(ctx, req) as run:
         if req.importance_run:
-            records = stored_records(ctx, req.importance_run, len(texts))
+            records = all_records(ctx, req.importance_run, texts)
         else:
             records = explanation_records(ctx, run, clf, req, texts, gold)
         engine = Engine(clf, ClassTarget("prob"), max_batch_tokens=req.max_batch_tokens)
