@@ -27,10 +27,10 @@ from explainlm.models import load_model
 from explainlm.models.blackbox import (
     BlackBoxClassifier,
     EndpointError,
-    HttpClassifier,
     is_blackbox_spec,
     load_blackbox,
 )
+from explainlm.models.endpoint import HttpClassifier
 from explainlm.models.words import remove_words, split_words
 
 # The engine holds class scores as float32, so black-box probabilities pass through float32 log-probs:

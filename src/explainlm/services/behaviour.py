@@ -289,25 +289,6 @@ def write_outputs(result: Any, outputs: Sequence[str], run: RunContext) -> list[
 
 
 # ----------------------------------------------------------------------- attributions
-def method_cost(method: str, params: dict[str, Any], n_words: int) -> float:
-    """Model evaluations per text (for estimates): perturbations count variants, gradients rows."""
-    if method == "occlusion":
-        return n_words + 1
-    if method == "lime":
-        return float(params.get("n_samples", 1000))
-    if method == "kernel_shap":
-        return (
-            2.0**n_words
-            if n_words <= int(params.get("exact_max_features", 12))
-            else float(params.get("n_samples") or 2 * n_words + 2048)
-        )
-    if method in ("integrated_gradients",):
-        return 2.0 * (int(params.get("steps", 50)) + 2)
-    if method == "smoothgrad":
-        return 2.0 * int(params.get("samples", 20))
-    return 2.0
-
-
 def explanation_records(
     ctx: ServiceContext,
     run: RunContext,
@@ -320,6 +301,7 @@ def explanation_records(
     """Word attributions of every text (or of ``only`` these), stored per chunk; TextRecords."""
     from explainlm.attribution import explain
     from explainlm.behaviour.importance import TextRecord
+    from explainlm.behaviour.trust import method_cost
     from explainlm.models.words import split_words
 
     subset = list(range(len(texts))) if only is None else list(only)
@@ -385,63 +367,18 @@ def all_records(ctx: ServiceContext, run_id: str, texts: Sequence[str]) -> list[
     return [found[i] for i in range(len(texts))]
 
 
-def faithfulness_check(
-    clf: Any, records: Sequence[Any], req: _Attributing, n: int
-) -> list[dict[str, Any]]:
-    """Comprehensiveness of the method against random scores on the first ``n`` texts."""
-    if n <= 0:
-        return []
-    from explainlm.attribution import explain
-    from explainlm.evaluation import evaluate
-    from explainlm.explanation import Explanation
-
-    recs = [r for r in records if len(r.words) > 1][:n]
-    if len(recs) < 5:
-        return []
-    exps = [
-        Explanation(r.text, req.method, "prob", r.label, r.predicted, r.probs, r.words, r.scores)
-        for r in recs
-    ]
-    rand = explain(
-        [r.text for r in recs], clf, ["random"], method_params={"random": {"seed": req.seed}}
-    )
-    for e, r in zip(rand, recs, strict=True):
-        e.label = r.label
-    res = evaluate(
-        exps + list(rand),
-        ["comprehensiveness"],
-        classifier=clf,
-        agreement=False,
-        example_ids=list(range(len(recs))) * 2,
-    )
-    rows = {r["method"]: r for r in res.summary(seed=req.seed)}
-    p = next((t["p_value"] for t in res.tests(seed=req.seed)), float("nan"))
-    m, base = rows[req.method], rows["random"]
-    ok = m["mean"] > base["mean"] and p < 0.05
-    text = (
-        f"Faithfulness check on {len(recs)} texts: removing the words {req.method} ranks highest "
-        f"lowers the explained probability by {m['mean']:.3f} on average (comprehensiveness, 95% CI "
-        f"{m['ci_low']:.3f}–{m['ci_high']:.3f}) against {base['mean']:.3f} for random scores "
-        f"(Wilcoxon p = {p:.1g}). "
-    )
-    text += (
-        "The attributions track what the model uses."
-        if ok
-        else "The attributions are not clearly better than random here: do not read the word lists "
-        "as what the model relies on; use a perturbation method (occlusion, lime, kernel_shap)."
-    )
-    return [{"text": text, "ok": bool(ok), "method": m, "random": base, "p_value": p}]
-
-
 # --------------------------------------------------------------------------------- jobs
 def run_importance(req: ImportanceRequest, ctx: ServiceContext) -> Any:
     from explainlm.behaviour.importance import aggregate
+    from explainlm.behaviour.trust import faithfulness_check
 
     texts, gold, data = load_texts(req)
     clf = load_classifier(ctx, req)
     with clf_lock(ctx, req), recorded(ctx, req) as run:
         records = explanation_records(ctx, run, clf, req, texts, gold)
-        trust = faithfulness_check(clf, records, req, req.check_faithfulness)
+        trust = faithfulness_check(
+            clf, records, req.method, n=req.check_faithfulness, seed=req.seed
+        )
         meta = {
             "model": clf.name,
             "dataset": data,
