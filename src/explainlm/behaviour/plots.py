@@ -145,29 +145,39 @@ def heatmap_figure(
     return fig
 
 
+def _path_points(curve: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One point per complexity: the first one reached (smallest C along an L1 path)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for p in sorted(curve, key=lambda p: p.get("C", p["complexity"])):
+        seen.setdefault(int(p["complexity"]), p)
+    return [seen[k] for k in sorted(seen)]
+
+
 def surrogate_figure(result: Any) -> Any:
     """Complexity–fidelity curves with 95% CIs, one panel per surrogate kind and feature set."""
     plt = _plt()
     reports = list(result.reports)
-    fig, axes = plt.subplots(
-        1, max(len(reports), 1), figsize=(5.2 * max(len(reports), 1), 3.8), squeeze=False
-    )
-    for ax, r in zip(axes[0], reports, strict=False):
-        pts = sorted(r.curve, key=lambda p: p["complexity"])
+    cols = min(2, max(len(reports), 1))
+    rows = (len(reports) + cols - 1) // cols or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
+    for ax in axes.ravel()[len(reports) :]:
+        ax.set_visible(False)
+    for ax, r in zip(axes.ravel(), reports, strict=False):
+        pts = _path_points(r.curve)
         x = [p["complexity"] for p in pts]
         ax.plot(x, [p["fidelity"] for p in pts], marker="o", ms=3.5, color=RED, label="held-out")
         ax.fill_between(
             x, [p["low"] for p in pts], [p["high"] for p in pts], color=RED, alpha=0.18, lw=0
         )
         ax.plot(x, [p["train_fidelity"] for p in pts], ls=":", color=INK, label="training")
-        ax.axhline(
-            r.baseline_fidelity["value"], color=GREY, ls="--", lw=0.8, label="most common label"
-        )
+        base = r.baseline_fidelity["value"]
+        ax.axhline(base, color=GREY, ls="--", lw=0.8, label="most common label")
         chosen = r.complexity.get("depth", r.complexity.get("nonzero"))
         ax.axvline(chosen, color=BLUE, lw=0.8, alpha=0.6, label="reported model")
         ax.set_xlabel("tree depth" if r.kind == "tree" else "words with a non-zero weight")
         if r.kind != "tree":
             ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlim(left=-0.3)
         ax.set_ylabel("fidelity (agreement with the model)")
         ax.set_title(f"{r.kind} on {r.feature_set}", loc="left")
         ax.grid(alpha=0.25)

@@ -279,3 +279,28 @@ def layers_html(res: Any) -> str:
     if res.run_id:
         info["run"] = res.run_id
     return page("Layer attribution", parts, info)
+
+
+# ------------------------------------------------------------------------------- combined
+def combined_html(results: Sequence[Any], title: str, meta: Mapping[str, Any] | None = None) -> str:
+    """One page holding several global results (importance, surrogates, sensitivity, layers)."""
+    from explainlm.behaviour.importance import GlobalImportance
+    from explainlm.behaviour.sensitivity import SensitivityResult
+    from explainlm.behaviour.surrogate import SurrogateResult
+
+    sections = []
+    for r in results:
+        run = f" · run {esc(r.run_id)}" if getattr(r, "run_id", None) else ""
+        if isinstance(r, GlobalImportance):
+            head = f"Dataset-level importance ({esc(r.meta.get('method'))}, {r.meta.get('n_texts')} texts{run})"
+            body = importance_section(r)
+        elif isinstance(r, SurrogateResult):
+            head = f"Global surrogates ({r.meta.get('n_texts')} texts{run})"
+            body = surrogate_section(r)
+        elif isinstance(r, SensitivityResult):
+            head = f"Sensitivity curves ({r.meta.get('n_texts')} texts{run})"
+            body = sensitivity_section(r)
+        else:
+            raise TypeError(f"cannot report {type(r).__name__}")
+        sections.append(f"<h1>{head}</h1>{body}")
+    return page(title, sections, meta)

@@ -104,6 +104,8 @@ def _l1_logistic(c: float, seed: int, multiclass: bool) -> Any:
 
     solver = "saga" if multiclass else "liblinear"
     kw: dict[str, Any] = {"C": c, "solver": solver, "random_state": seed, "max_iter": 5000}
+    if solver == "liblinear":  # liblinear penalises the intercept: make that penalty negligible
+        kw["intercept_scaling"] = 100.0
     if inspect.signature(LogisticRegression).parameters["penalty"].default == "deprecated":
         kw["l1_ratio"] = 1.0  # scikit-learn ≥ 1.8: the penalty follows l1_ratio
     else:  # pragma: no cover - older scikit-learn
