@@ -153,6 +153,10 @@ def test_surrogates_on_bow_and_top_words_and_sensitivity_reuse() -> None:
     )
     assert sens.difference["value"] > 0 and sens.difference["p_value"] < 0.05
     assert sens.meta["n_texts"] == len(texts)
+    from explainlm.behaviour.report import combined_html
+
+    page = combined_html([imp, res, sens], "toy <model>")
+    assert page.count("<h1>") == 4 and "toy <model>" not in page  # title + three sections
 
 
 def test_layers_service_and_request_validation(tiny_bert_dir: Path, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ every feature *w* (a word, or an n-gram of consecutive words, lower-cased), over
 * ``mean_abs``: the mean absolute score — how much *w* moves the prediction either way;
 * ``total``: Σ|score| over the class's texts / their number — SHAP's global importance
   (Lundberg & Lee, 2017; a text without *w* counts as 0), which favours frequent words;
-* ``n`` occurrences and ``n_texts`` texts, with features under ``min_count`` occurrences left out,
-  so one rare word cannot top the list on a single large score.
+* ``n`` occurrences and ``n_texts`` texts, with features under ``min_count`` occurrences or in fewer
+  than ``min_texts`` texts left out, so one rare word (or one text repeating it) cannot top the list.
 
 95% intervals are a percentile bootstrap over *texts* (a cluster bootstrap: a resampled text brings
 all its occurrences), so words repeated within one text do not fake precision. An n-gram's score is
@@ -187,6 +187,7 @@ def aggregate(
     *,
     ngram_range: tuple[int, int] = (1, 1),
     min_count: int = 5,
+    min_texts: int = 2,
     group_by: str = "explained",
     rank: str = "mean",
     lowercase: bool = True,
@@ -202,8 +203,8 @@ def aggregate(
     lo, hi = ngram_range
     if not 1 <= lo <= hi:
         raise UserError(f"ngram_range must be 1 ≤ low ≤ high, got {ngram_range}")
-    if min_count < 1 or n_boot < 1 or not 0 < level < 1:
-        raise UserError("min_count and n_boot must be ≥ 1 and level in (0, 1)")
+    if min_count < 1 or min_texts < 1 or n_boot < 1 or not 0 < level < 1:
+        raise UserError("min_count, min_texts and n_boot must be ≥ 1 and level in (0, 1)")
     if group_by not in GROUP_BY:
         raise UserError(f"group_by must be one of {', '.join(GROUP_BY)}")
     if rank not in RANKS:
@@ -220,7 +221,7 @@ def aggregate(
         rows, occ = _class_table(
             by_class[c],
             ngram_range,
-            min_count,
+            (min_count, min_texts),
             lowercase,
             skip_punctuation,
             n_boot,
@@ -236,6 +237,7 @@ def aggregate(
     info = {
         "ngram_range": list(ngram_range),
         "min_count": min_count,
+        "min_texts": min_texts,
         "group_by": group_by,
         "rank": rank,
         "n_texts": len(records),
@@ -251,7 +253,7 @@ def aggregate(
 def _class_table(
     recs: Sequence[TextRecord],
     ngram_range: tuple[int, int],
-    min_count: int,
+    minimum: tuple[int, int],
     lowercase: bool,
     skip_punctuation: bool,
     n_boot: int,
@@ -285,7 +287,8 @@ def _class_table(
     signed = sparse.csr_matrix((s_val, (rows_i, cols)), shape=shape)
     absolute = sparse.csr_matrix((a_val, (rows_i, cols)), shape=shape)
     n_occ = np.asarray(count.sum(0)).ravel()
-    keep = np.flatnonzero(n_occ >= min_count)
+    in_texts = np.asarray((count > 0).sum(0)).ravel()
+    keep = np.flatnonzero((n_occ >= minimum[0]) & (in_texts >= minimum[1]))
     if keep.size == 0:
         return [], occ
     count, signed, absolute = count[:, keep], signed[:, keep], absolute[:, keep]

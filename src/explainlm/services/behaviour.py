@@ -102,6 +102,7 @@ class ImportanceRequest(_Attributing):
     command: ClassVar[str] = "global-importance"
     ngram_max: int = Field(1, ge=1, le=5)
     min_count: int = Field(5, ge=1)
+    min_texts: int = Field(2, ge=1)
     group_by: Literal["explained", "gold", "none"] = "explained"
     rank: Literal["mean", "mean_abs", "total", "lower"] = "mean"
     top: int = Field(20, ge=1)
@@ -390,6 +391,7 @@ def run_importance(req: ImportanceRequest, ctx: ServiceContext) -> Any:
             records,
             ngram_range=(1, req.ngram_max),
             min_count=req.min_count,
+            min_texts=req.min_texts,
             group_by=req.group_by,
             rank=req.rank,
             n_boot=req.n_boot,
