@@ -27,18 +27,24 @@ import torch
 
 
 def naive_scores(clf, text: str, batched: bool) -> tuple[str, np.ndarray]:
+    """Leave-one-out by hand: one forward per reduced text (batch of 1), or one batch per text."""
     from explainlm.models.words import remove_words, split_words
 
+    def probs(texts: list[str]) -> np.ndarray:
+        encodings = clf.encode(texts, allow_empty=True)  # a one-word text becomes empty
+        return torch.softmax(clf.scores(encodings), -1).numpy()
+
     spans = split_words(text)
-    full = clf.predict([text])[0]
+    full = probs([text])[0]
+    label = int(full.argmax())
     reduced = [
         remove_words(text, spans, [k != j for k in range(len(spans))]) for j in range(len(spans))
     ]
     if batched:
-        probs = [p.probs[full.label] for p in clf.predict(reduced)]
+        rest = probs(reduced)[:, label]
     else:
-        probs = [clf.predict([r])[0].probs[full.label] for r in reduced]
-    return full.label, full.probs[full.label] - np.array(probs)
+        rest = np.array([probs([r])[0, label] for r in reduced])
+    return clf.labels[label], full[label] - rest
 
 
 def main() -> None:
@@ -94,7 +100,7 @@ def main() -> None:
     tic = time.perf_counter()
     imp = svc.run(req, ServiceContext(store=None, models=One()))
     secs = time.perf_counter() - tic
-    out["importance"] = {
+    out["importance"] = imp_doc = {
         "texts": len(texts),
         "seconds": round(secs, 1),
         "texts_per_s": round(len(texts) / secs, 2),
@@ -102,6 +108,8 @@ def main() -> None:
         "evaluations_per_s": round(evals / secs, 1),
         "features_in_table": len(imp.table),
     }
+    if not args.json:
+        print(f"importance: {imp_doc}", flush=True)
 
     # 2. interleaved rounds against hand-written loops on a subset
     sub = texts[: args.peer_n]

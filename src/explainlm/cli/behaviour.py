@@ -450,7 +450,9 @@ def layers_cmd(
     ] = "pad",
     target: TargetOpt = None,
     split: SplitOpt = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N texts.")] = 20,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N texts (default 20 of a dataset).")
+    ] = None,
     text_column: TextColOpt = "text",
     label_column: LabelColOpt = "label",
     labels: LabelsOpt = None,

@@ -147,7 +147,7 @@ class LayersRequest(GlobalRequest):
     steps: int = Field(32, ge=1)
     baseline: Literal["pad", "mask", "zero"] = "pad"
     target: str | None = None
-    limit: int | None = Field(20, ge=1)
+    limit: int | None = Field(None, ge=1, description="Default: 20 texts of a dataset.")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -561,6 +561,8 @@ def run_layers(req: LayersRequest, ctx: ServiceContext) -> Any:
     from explainlm.internals.layer_attribution import layer_attribution
     from explainlm.targets import parse_target
 
+    if req.dataset is not None and req.limit is None:
+        req = req.model_copy(update={"limit": 20})  # a heat map per text: keep datasets short
     texts, _, data = load_texts(req)
     clf = load_classifier(ctx, req)
     with clf_lock(ctx, req), recorded(ctx, req) as run:
