@@ -11,6 +11,8 @@ import typer
 from rich.markup import escape
 
 from explainlm.cli import (
+    audit,
+    behaviour,
     benchmark,
     compare,
     demo,
@@ -20,6 +22,8 @@ from explainlm.cli import (
     models,
     predict,
     runs,
+    train,
+    whatif,
 )
 from explainlm.cli.common import err_console
 from explainlm.errors import UserError
@@ -32,13 +36,23 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (predict, explain, generate, benchmark, internals, models, runs, demo):
+COMMAND_MODULES = (
+    predict,
+    explain,
+    generate,
+    benchmark,
+    internals,
+    behaviour,  # explainlm global …
+    whatif,  # counterfactual, attack, anchor
+    audit,
+    compare,
+    train,
+    models,
+    runs,
+    demo,
+)
+for module in COMMAND_MODULES:
     module.register(app)
-compare.register(app)
-
-from explainlm.cli import whatif  # noqa: E402  (counterfactual, attack, anchor)
-
-whatif.register(app)
 
 # Commands other packages contribute (the web app's ``serve``, plugins): the ``explainlm.commands``
 # entry points, each a ``register(app)`` function. The CLI never imports another front-end.
@@ -47,17 +61,6 @@ for _entry in entry_points(group="explainlm.commands"):
         _entry.load()(app)
     except ImportError as _e:  # a broken plugin must not take every other command down
         logging.getLogger(__name__).warning("command %s unavailable: %s", _entry.name, _e)
-
-try:  # training lives in its own module (heavier imports happen inside the command)
-    from explainlm.cli import train
-
-    train.register(app)
-except ImportError:  # pragma: no cover - only while the module is absent
-    pass
-
-from explainlm.cli import audit  # noqa: E402
-
-audit.register(app)
 
 
 # Recent typer vendors its own click (and no longer needs click itself): catch typer's exceptions
