@@ -109,3 +109,12 @@ def tiny_llama(tiny_llama_dir: Path) -> ModelWrapper:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def lexicon_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A BERT classifier whose hand-set weights make it a sentiment lexicon with a closed form
+    (tests/whatif_support.py): a known model for the what-if tests."""
+    from whatif_support import build_lexicon_bert
+
+    return build_lexicon_bert(tmp_path_factory.mktemp("lexicon-bert"), minilm_dir)

@@ -211,3 +211,18 @@ def test_api_reference_page(page: Any, server: str) -> None:
     ):
         assert ep in text
     shot(page, "api-docs")
+
+
+def test_method_boxes_come_from_the_method_registry(page: Any, server: str) -> None:
+    """Every registered method (GET /api/methods) has a checkbox, attention_rollout included."""
+    from explainlm.methods import METHODS
+
+    page.goto(f"{server}/#explain")
+    page.wait_for_selector("input[name=explain-method]")
+    boxes = page.query_selector_all("input[name=explain-method]")
+    values = [b.get_attribute("value") for b in boxes]
+    assert sorted(values) == sorted(METHODS) and "attention_rollout" in values
+    assert values[:2] == ["occlusion", "integrated_gradients"]  # the defaults, ticked, first
+    assert [b.is_checked() for b in boxes[:3]] == [True, True, False]
+    title = page.get_attribute("label.check:has(input[value=occlusion])", "title")
+    assert title.startswith("Leave-one-out") and "Li, Monroe & Jurafsky" in title

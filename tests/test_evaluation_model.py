@@ -15,8 +15,10 @@ from explainlm.attribution import explain
 from explainlm.datasets import RationaleExample
 from explainlm.errors import UserError
 from explainlm.evaluation import evaluate, randomization_test
-from explainlm.evaluation.benchmark import run_benchmark
 from explainlm.models import make_task
+from explainlm.progress import Progress
+from explainlm.services.base import ServiceContext
+from explainlm.services.benchmark import BenchmarkRequest, benchmark_examples
 from explainlm.store import open_store
 
 TEXTS = ["a wonderful , touching film .", "dull and boring , a waste of time ."]
@@ -179,45 +181,50 @@ def _examples(n: int = 4) -> list[RationaleExample]:
     ]
 
 
-def test_benchmark_resume_skips_finished(clf) -> None:
-    store = open_store()
-    seen: list[list[str]] = []
+class InterruptAt(Progress):
+    """Counts the examples done; Ctrl-C once ``stop`` of them are (None: never)."""
 
-    def boom(keys: list[str]) -> None:
-        seen.append(keys)
-        if len(seen) == 2:
+    def __init__(self, stop: int | None = None) -> None:
+        super().__init__()
+        self.stop, self.steps = stop, []
+
+    def advance(self, n: float = 1, message: str | None = None) -> None:
+        super().advance(n, message)
+        self.steps.append(n)
+        if self.stop is not None and self.done >= self.stop:
             raise KeyboardInterrupt
 
-    kw = dict(model_name="tiny", dataset_name="toy", chunk_size=1, store=store)
+
+def test_benchmark_resume_skips_finished(clf) -> None:
+    store = open_store()
+    req = BenchmarkRequest(
+        model="tiny",
+        dataset="toy",
+        methods=["occlusion", "random"],
+        metrics=["comprehensiveness", "token_f1"],
+        chunk_size=1,
+    )
     with pytest.raises(KeyboardInterrupt):
-        run_benchmark(
-            clf,
-            _examples(),
-            ["occlusion", "random"],
-            ["comprehensiveness", "token_f1"],
-            on_chunk=boom,
-            **kw,
-        )
+        benchmark_examples(req, ServiceContext(store, InterruptAt(2)), clf, _examples())
     run = store.list_runs(command="benchmark")[0]
     assert run.status == "interrupted"
     assert sorted(store.get_items(run.run_id, "benchmark")) == ["000000", "000001"]
-    later: list[list[str]] = []
-    res = run_benchmark(
-        clf,
-        _examples(),
-        ["occlusion", "random"],
-        ["comprehensiveness", "token_f1"],
-        resume=run.run_id,
-        on_chunk=later.append,
-        **kw,
-    )
-    assert later == [["000002"], ["000003"]] and res.computed == ["000002", "000003"]
+    later = InterruptAt()
+    resumed = req.model_copy(update={"resume": run.run_id})
+    res = benchmark_examples(resumed, ServiceContext(store, later), clf, _examples())
+    assert later.steps == [2, 1, 1]  # the two stored examples, then one per chunk
+    assert res.computed == ["000002", "000003"] and res.run_id == run.run_id
     assert store.get_run(run.run_id).status == "finished" and res.n == 4
     table = {(r["method"], r["metric"]) for r in res.table}
     assert table == {
         (m, x) for m in ("occlusion", "random") for x in ("comprehensiveness", "token_f1")
     }
     assert {(t["a"], t["b"]) for t in res.tests} == {("occlusion", "random")}
+    # the resumed result equals an uninterrupted run of the same job
+    whole = benchmark_examples(req, ServiceContext(store), clf, _examples())
+    assert [r["value"] for r in whole.result.rows] == pytest.approx(
+        [r["value"] for r in res.result.rows], nan_ok=True
+    )
 
 
 def test_benchmark_cli_json_and_outputs(tiny_bert_dir, tmp_path) -> None:
@@ -277,16 +284,14 @@ def test_benchmark_reports_annotator_groups(clf, tmp_path) -> None:
     base = _examples()[:2]
     examples = [replace(e, group=g) for g in ("young", "old") for e in base]
     examples[-1] = replace(examples[-1], rationale=[0, 1, 0])  # the groups disagree on one word
-    res = run_benchmark(
-        clf,
-        examples,
-        ["occlusion", "random"],
-        ["token_f1"],
-        model_name="tiny",
-        dataset_name="toy",
-        store=open_store(),
-        output=tmp_path / "out",
+    req = BenchmarkRequest(
+        model="tiny",
+        dataset="toy",
+        methods=["occlusion", "random"],
+        metrics=["token_f1"],
+        output=str(tmp_path / "out"),
     )
+    res = benchmark_examples(req, ServiceContext(open_store()), clf, examples)
     assert {(r["group"], r["method"]) for r in res.by_group} == {
         (g, m) for g in ("young", "old") for m in ("occlusion", "random")
     }

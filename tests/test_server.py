@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import threading
 import time
 from contextlib import redirect_stdout
@@ -110,17 +111,40 @@ def test_explain_with_summary_and_faithfulness(client: TestClient) -> None:
     assert all(isinstance(x["sufficiency"], float) for x in f)
 
 
-def test_faithfulness_fallback_matches_evaluation(client: TestClient) -> None:
-    from explainlm.attribution import explain
-    from explainlm.server.faithfulness import eraser_aopc, faithfulness
+def test_faithfulness_matches_a_brute_force_aopc(client: TestClient) -> None:
+    """The API's comprehensiveness and sufficiency equal ERASER's AOPC computed by hand: for each
+    bin b, remove (or keep only) the top ceil(b·n) words, re-predict the edited text, and average
+    the drops in the explained label's probability over the distinct top-k sets."""
+    from explainlm.models.words import remove_words, split_words
 
+    texts = ["a gripping, well acted story", "a dull and slow plot"]
+    body = {"texts": texts, "methods": ["occlusion", "grad_x_input"], "faithfulness": True}
+    d = client.post("/api/explain", json=body).json()
     clf = client.app.state.registry.task("tiny-bert")
-    res = explain(["a gripping, well acted story"], clf, ["occlusion", "grad_x_input"])
-    ours = eraser_aopc(res, clf)
-    theirs = faithfulness(res, clf)
-    for a, b in zip(ours, theirs, strict=True):
-        assert a["comprehensiveness"] == pytest.approx(b["comprehensiveness"], abs=1e-5)
-        assert a["sufficiency"] == pytest.approx(b["sufficiency"], abs=1e-5)
+
+    def p(text: str, label: str) -> float:
+        return clf.predict([text])[0].probs[label]
+
+    assert len(d["faithfulness"]) == len(d["explanations"]) == 4
+    for e, f in zip(d["explanations"], d["faithfulness"], strict=True):
+        text, label, scores = e["text"], e["label"], e["scores"]
+        spans = split_words(text)
+        n = len(spans)
+        order = sorted(range(n), key=lambda j: (-scores[j], j))
+        ks = sorted({min(n, max(1, math.ceil(b * n - 1e-9))) for b in (0.01, 0.05, 0.1, 0.2, 0.5)})
+        comp, suff = [], []
+        for k in ks:
+            top = set(order[:k])
+            comp.append(
+                p(text, label)
+                - p(remove_words(text, spans, [j not in top for j in range(n)]), label)
+            )
+            suff.append(
+                p(text, label) - p(remove_words(text, spans, [j in top for j in range(n)]), label)
+            )
+        assert f["method"] == e["method"]
+        assert f["comprehensiveness"] == pytest.approx(sum(comp) / len(comp), abs=1e-5)
+        assert f["sufficiency"] == pytest.approx(sum(suff) / len(suff), abs=1e-5)
 
 
 def test_generate(client: TestClient) -> None:
@@ -229,12 +253,12 @@ def test_bad_input(client: TestClient) -> None:
 
 
 def test_internal_errors_are_json(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from explainlm.server import work
+    from explainlm.services import predict
 
     def boom(*a: Any, **k: Any) -> None:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(work, "run_predict", boom)
+    monkeypatch.setattr(predict, "run", boom)
     msg = error_of(client.post("/api/predict", json={"text": "a"}), 500)
     assert "secret" not in msg and "RuntimeError" in msg
 
@@ -251,7 +275,7 @@ def test_auth(tiny_bert_dir: Path, tiny_llama_dir: Path) -> None:
 
 
 def test_serve_refuses_open_host_without_token() -> None:
-    from explainlm.cli.serve import serve_cmd
+    from explainlm.server.command import serve_cmd
 
     with pytest.raises(UserError, match="without --token"):
         serve_cmd(host="0.0.0.0", token=None)
@@ -316,39 +340,38 @@ def test_generate_and_predict_runs(client: TestClient) -> None:
 
 # --------------------------------------------------------------------------------- benchmark
 def test_benchmark_job(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from explainlm.server import work
+    from explainlm.services import benchmark
 
-    if work.benchmark_function() is None:
-        assert "not available" in error_of(client.post("/api/benchmark", json={}), 501)
-        return
     error_of(client.post("/api/benchmark", json={"dataset": "../etc"}), 400)
     error_of(client.post("/api/benchmark", json={"dataset": "sst2", "limit": 10**6}), 400)
-    error_of(client.post("/api/benchmark", json={"metrics": ["nope"]}), 400)
+    assert "unknown metric 'nope'" in error_of(
+        client.post("/api/benchmark", json={"metrics": ["nope"]}), 400
+    )
+    assert "output" in error_of(client.post("/api/benchmark", json={"output": "/tmp/x"}), 403)
+    seen: list[Any] = []
 
     class Result:
         def to_json_doc(self) -> dict[str, Any]:
-            return {
-                "run_id": "r",
-                "model": "tiny-bert",
-                "dataset": "sst2",
-                "n": 2,
-                "table": [],
-                "tests": [],
-            }
+            return {"run_id": "r", "model": "tiny-bert", "dataset": "sst2", "n": 2}
 
-    def fake_run(clf: Any, examples: Any, methods: Any, metrics: Any, **kw: Any) -> Result:
-        kw["on_chunk"](["000000", "000001"])
+    def fake_run(request: Any, ctx: Any) -> Result:
+        seen.append((request, ctx))
+        with ctx.progress.stage_of("benchmark", 2) as progress:
+            progress.advance(1)
+            seen.append(ctx.progress.job.to_dict()["progress"])
+            progress.advance(1)
         return Result()
 
-    monkeypatch.setattr(
-        work, "benchmark_function", lambda: (fake_run, lambda *a, **k: [1, 2], {"sst2": {}})
-    )
+    monkeypatch.setattr(benchmark, "run", fake_run)
     r = client.post("/api/benchmark", json={"dataset": "sst2", "limit": 2})
     assert r.status_code == 202
     d = wait_job(client, r.json()["job_id"])
     assert d["status"] == "finished" and d["result"]["n"] == 2
-    monkeypatch.setattr(work, "benchmark_function", lambda: None)
-    assert "not available" in error_of(client.post("/api/benchmark", json={}), 501)
+    request, ctx = seen[0]
+    assert (request.dataset, request.limit, request.model) == ("sst2", 2, "tiny-bert")
+    assert request.metrics == ["comprehensiveness", "sufficiency"]  # the server's default
+    assert ctx.source == "server" and ctx.models is client.app.state.registry
+    assert seen[1] == 0.5  # the job's progress follows the service's progress
 
 
 # ---------------------------------------------------------------------------------------- UI
@@ -380,3 +403,53 @@ def test_concurrent_store_reads(client: TestClient) -> None:
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda _: client.get(f"/api/runs/{rid}").status_code, range(24)))
     assert codes == [200] * 24
+
+
+def test_one_request_runs_all_its_methods_in_one_call(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each text is predicted and explained once for every method together (and one generation
+    serves every method), not once per method."""
+    import explainlm.attribution
+    import explainlm.generation
+
+    calls: list[tuple[Any, ...]] = []
+    real_explain, real_generate = (
+        explainlm.attribution.explain,
+        explainlm.generation.explain_generation,
+    )
+
+    def explain(texts: Any, model: Any, methods: Any, **kw: Any) -> Any:
+        calls.append(("explain", list(texts), list(methods)))
+        return real_explain(texts, model, methods, **kw)
+
+    def explain_generation(prompts: Any, model: Any, methods: Any, **kw: Any) -> Any:
+        calls.append(("generate", list(prompts), list(methods)))
+        return real_generate(prompts, model, methods, **kw)
+
+    monkeypatch.setattr(explainlm.attribution, "explain", explain)
+    monkeypatch.setattr(explainlm.generation, "explain_generation", explain_generation)
+    methods = ["occlusion", "grad_x_input", "random"]
+    d = client.post("/api/explain", json={"texts": ["good film", "dull"], "methods": methods})
+    assert len(d.json()["explanations"]) == 6
+    g = client.post(
+        "/api/generate", json={"prompt": "Hi", "model": "tiny-llama", "max_new_tokens": 2,
+                               "methods": ["occlusion", "random"]},
+    )  # fmt: skip
+    assert len(g.json()["attributions"]) == 2
+    assert calls == [
+        ("explain", ["good film", "dull"], methods),
+        ("generate", ["Hi"], ["occlusion", "random"]),
+    ]
+
+
+def test_request_fields_that_touch_server_files_are_refused(client: TestClient) -> None:
+    for field, value in (("input", "/etc/passwd"), ("html", "/tmp/report.html")):
+        msg = error_of(client.post("/api/explain", json={"text": "a", field: value}), 403)
+        assert field in msg and "/etc" not in msg
+    assert "no method given" in error_of(
+        client.post("/api/explain", json={"text": "a", "methods": []}), 400
+    )
+    assert "unknown parameter" in error_of(
+        client.post("/api/explain", json={"text": "a", "params": ["occlusion.window=3"]}), 400
+    )

@@ -105,6 +105,17 @@ class Progress:
     def render(self) -> None:
         """Show the current state (no-op here)."""
 
+    def child(self, units: float = 1) -> Progress:
+        """A progress for nested work worth ``units`` of this stage (e.g. one chunk's passes).
+
+        The child's stages fill those units as they advance (shown through this progress) and it
+        shares this progress's cancellation. When the nested work is done the caller advances
+        this progress by ``units`` itself; the child's partial credit is then dropped. Starting
+        nested work is a cancellation point.
+        """
+        self.check()
+        return _ChildProgress(self, units)
+
     @contextmanager
     def stage_of(
         self, stage: str, total: float | None = None, *, estimate_s: float | None = None
@@ -117,24 +128,57 @@ class Progress:
             self.close()
 
 
+class _ChildProgress(Progress):
+    """See :meth:`Progress.child`."""
+
+    def __init__(self, parent: Progress, units: float) -> None:
+        super().__init__()
+        self._parent, self._units = parent, units
+        self._cancel = parent._cancel
+        self._base = parent.done
+
+    def start(
+        self, stage: str, total: float | None = None, *, estimate_s: float | None = None
+    ) -> None:
+        self.check()
+        self.stage, self.total, self.done = stage, total, 0.0
+        self.estimate_s, self.started_at = estimate_s, time.monotonic()
+        self.render()
+
+    def render(self) -> None:
+        self._parent.done = self._base + self._units * self.fraction
+        self._parent.render()
+
+    def close(self) -> None:
+        self._parent.done = self._base
+
+
 class TerminalProgress(Progress):
     """A progress bar on stderr (tqdm) per stage, with the up-front estimate printed first.
 
-    ``min_total``: stages with fewer units show no bar (short work stays quiet).
+    ``min_total``: stages with fewer units show no bar (short work stays quiet). Bars are drawn
+    only on a terminal (``always=True``: also into pipes and files), so scripts reading stderr see
+    error lines only.
     """
 
-    def __init__(self, *, min_total: float = 2, file: Any = None) -> None:
+    def __init__(self, *, min_total: float = 2, file: Any = None, always: bool = False) -> None:
         super().__init__()
         self.min_total = min_total
         self.file = file if file is not None else sys.stderr
+        self.always = always
         self._bar: Any = None
+
+    @property
+    def visible(self) -> bool:
+        isatty = getattr(self.file, "isatty", None)
+        return self.always or bool(isatty and isatty())
 
     def start(
         self, stage: str, total: float | None = None, *, estimate_s: float | None = None
     ) -> None:
         self.close()
         super().start(stage, total, estimate_s=estimate_s)
-        if total is not None and total >= self.min_total:
+        if total is not None and total >= self.min_total and self.visible:
             from tqdm import tqdm
 
             if estimate_s is not None:

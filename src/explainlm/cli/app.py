@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from importlib.metadata import entry_points
 
-import click
 import typer
 from rich.markup import escape
 
 from explainlm.cli import (
+    audit,
+    behaviour,
     benchmark,
+    compare,
     demo,
     explain,
     generate,
@@ -19,7 +22,8 @@ from explainlm.cli import (
     models,
     predict,
     runs,
-    serve,
+    train,
+    whatif,
 )
 from explainlm.cli.common import err_console
 from explainlm.errors import UserError
@@ -32,26 +36,51 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (predict, explain, generate, benchmark, internals, models, runs, serve, demo):
+COMMAND_MODULES = (
+    predict,
+    explain,
+    generate,
+    benchmark,
+    internals,
+    behaviour,  # explainlm global …
+    whatif,  # counterfactual, attack, anchor
+    audit,
+    compare,
+    train,
+    models,
+    runs,
+    demo,
+)
+for module in COMMAND_MODULES:
     module.register(app)
 
-try:  # training lives in its own module (heavier imports happen inside the command)
-    from explainlm.cli import train
+# Commands other packages contribute (the web app's ``serve``, plugins): the ``explainlm.commands``
+# entry points, each a ``register(app)`` function. The CLI never imports another front-end.
+for _entry in entry_points(group="explainlm.commands"):
+    try:
+        _entry.load()(app)
+    except ImportError as _e:  # a broken plugin must not take every other command down
+        logging.getLogger(__name__).warning("command %s unavailable: %s", _entry.name, _e)
 
-    train.register(app)
-except ImportError:  # pragma: no cover - only while the module is absent
-    pass
 
-
-# Recent typer vendors its own click: catch both its exceptions and click's.
-_EXIT = (click.exceptions.Exit, typer.Exit)
-_ABORT = (click.exceptions.Abort, typer.Abort)
-_CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)
+# Recent typer vendors its own click (and no longer needs click itself): catch typer's exceptions
+# and, when click is installed, click's.
+_EXIT: tuple[type[BaseException], ...] = (typer.Exit,)
+_ABORT: tuple[type[BaseException], ...] = (typer.Abort,)
+_CLICK_ERRORS: tuple[type[Exception], ...] = ()
 try:
     from typer._click.exceptions import ClickException as _TyperClickException
 
     _CLICK_ERRORS += (_TyperClickException,)
 except ImportError:  # pragma: no cover - typer versions that use click itself
+    pass
+try:
+    import click
+
+    _EXIT += (click.exceptions.Exit,)
+    _ABORT += (click.exceptions.Abort,)
+    _CLICK_ERRORS += (click.ClickException,)
+except ImportError:  # pragma: no cover - click is optional with recent typer
     pass
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI commands: output, input gathering, model loading, progress."""
+"""Helpers shared by the CLI commands: options, output, the service context, progress."""
 
 from __future__ import annotations
 
@@ -11,12 +11,43 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from explainlm.errors import UserError
+from explainlm.progress import TerminalProgress
+from explainlm.services import common as services_common
+from explainlm.services.base import LocalModels, ServiceContext, build_request
+from explainlm.services.common import DEFAULT_MODEL, unescape
+from explainlm.store import open_store
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "BudgetOpt",
+    "DeviceOpt",
+    "GranularityOpt",
+    "HtmlOpt",
+    "InputOpt",
+    "JsonOpt",
+    "LabelsOpt",
+    "LimitOpt",
+    "MethodOpt",
+    "ModelOpt",
+    "NoTruncateOpt",
+    "ParamOpt",
+    "TemplateOpt",
+    "TextColumnOpt",
+    "TextsArg",
+    "cli_context",
+    "console",
+    "emit_json",
+    "err_console",
+    "gather_texts",
+    "load_task",
+    "report_written",
+    "split_list",
+    "status",
+]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-DEFAULT_MODEL = "smollm2-135m"
 
 # Options shared by the commands (one declaration, one help text)
 ModelOpt = Annotated[
@@ -24,6 +55,32 @@ ModelOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, …")]
+TextsArg = Annotated[list[str] | None, typer.Argument(help="Texts (or use --input).")]
+InputOpt = Annotated[
+    str | None, typer.Option("--input", "-i", help="TSV/CSV/JSONL/TXT file of texts.")
+]
+TextColumnOpt = Annotated[str, typer.Option(help="Text column of --input.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Only the first N texts.")]
+LabelsOpt = Annotated[
+    str | None, typer.Option(help="Zero-shot labels, comma-separated, e.g. negative,positive.")
+]
+TemplateOpt = Annotated[str | None, typer.Option(help="Zero-shot prompt template with {text}.")]
+MethodOpt = Annotated[list[str] | None, typer.Option("--method", help="Method name (repeatable).")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
+]
+BudgetOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
+GranularityOpt = Annotated[str, typer.Option(help="word | token")]
+NoTruncateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-truncate", help="Error on texts over the model's limit instead of truncating."
+    ),
+]
+HtmlOpt = Annotated[
+    str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+]
 
 
 def emit_json(doc: Any) -> None:
@@ -41,12 +98,7 @@ def status(message: str) -> Iterator[None]:
 
 def split_list(value: str | None) -> list[str] | None:
     """``"a,b"`` → ``["a", "b"]`` (None stays None)."""
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if not items:
-        raise UserError(f"expected a comma-separated list, got {value!r}")
-    return items
+    return services_common.split_list(value)
 
 
 def gather_texts(
@@ -56,19 +108,7 @@ def gather_texts(
     limit: int | None = None,
 ) -> list[str]:
     """Texts from the command line and/or an input file (TSV/CSV/JSONL/TXT)."""
-    from explainlm.datasets import read_table
-
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1, got {limit}")
-    out = list(texts or [])
-    if input_file:
-        out += read_table(input_file, text_column=text_column, limit=limit).texts
-    if not out:
-        raise UserError("no text given: pass TEXT arguments or --input FILE")
-    for i, t in enumerate(out):
-        if not t.strip():
-            raise UserError(f"text {i + 1} is empty: nothing to predict or explain")
-    return out[:limit] if limit is not None else out
+    return services_common.gather_texts(texts, input_file, text_column, limit)
 
 
 def load_task(
@@ -82,18 +122,31 @@ def load_task(
     device: str | None = None,
 ) -> Any:
     """Load a model as a task with a spinner; options come straight from the CLI."""
-    from explainlm.models import load_model
+    opts = build_request(
+        services_common.TaskOptions,  # type: ignore[type-var]
+        model=model,
+        task=task,
+        labels=labels,
+        template=unescape(template),
+        calibrate=calibrate,
+        chat=chat,
+        device=device,
+    )
+    return LocalModels(device, announce=status).task(model, task, **opts.task_options())
 
-    kw: dict[str, Any] = {}
-    if labels is not None:
-        kw["labels"] = split_list(labels)
-        if duplicated := sorted({x for x in kw["labels"] if kw["labels"].count(x) > 1}):
-            raise UserError(f"duplicate label(s) in --labels: {', '.join(duplicated)}")
-    if template:
-        kw["template"] = template.replace("\\n", "\n")
-    if calibrate is not None:
-        kw["calibrate"] = calibrate
-    if chat is not None:
-        kw["chat"] = chat
-    with status(f"loading {model} …"):
-        return load_model(model, task, device=device, **kw)
+
+def cli_context(device: str | None = None) -> ServiceContext:
+    """What every command runs its service with: the run store, a terminal progress bar, models
+    loaded in this process (with a spinner), recorded as ``source="cli"``."""
+    return ServiceContext(
+        store=open_store(),
+        progress=TerminalProgress(),
+        models=LocalModels(device, announce=status),
+        source="cli",
+    )
+
+
+def report_written(path: str | None) -> None:
+    """Say where an HTML report went (stderr, so ``--json`` output stays one document)."""
+    if path:
+        err_console.print(f"report written to {path}", soft_wrap=True, markup=False)

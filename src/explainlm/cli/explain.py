@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -11,36 +10,32 @@ from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    BudgetOpt,
     DeviceOpt,
+    GranularityOpt,
+    HtmlOpt,
+    InputOpt,
     JsonOpt,
+    LabelsOpt,
+    LimitOpt,
+    MethodOpt,
     ModelOpt,
+    NoTruncateOpt,
+    ParamOpt,
+    TemplateOpt,
+    TextColumnOpt,
+    TextsArg,
+    cli_context,
     console,
     emit_json,
-    err_console,
-    gather_texts,
-    load_task,
+    report_written,
 )
-from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
-from explainlm.store import open_store
+from explainlm.services.base import build_request
+from explainlm.services.common import parse_params, unescape
+from explainlm.services.explain import DEFAULT_METHODS
 
-DEFAULT_METHODS = ["integrated_gradients", "occlusion"]
-
-
-def parse_params(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
-    """``["integrated_gradients.steps=20", "lime.n_samples=500"]`` → nested dict (values JSON-parsed)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot or not method or not name:
-            raise UserError(f"--param takes METHOD.NAME=VALUE, got {item!r}")
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.setdefault(method, {})[name] = value
-    return out
+__all__ = ["DEFAULT_METHODS", "explain_cmd", "parse_params", "print_explanations", "register"]
 
 
 def _styled(e: Any) -> Text:
@@ -62,11 +57,13 @@ def _styled(e: Any) -> Text:
     return text
 
 
-def print_explanations(explanations: Sequence[Any], top_k: int) -> None:
+def print_explanations(
+    explanations: Sequence[Any], top_k: int, faithfulness: Sequence[dict[str, Any]] | None = None
+) -> None:
     from explainlm.report.heatmap import summary
 
     last = None
-    for e in explanations:
+    for i, e in enumerate(explanations):
         if e.text != last:
             probs = ", ".join(f"{k} {v:.3f}" for k, v in e.probs.items())
             console.print(Text(f"\n{e.text}", style="bold"))
@@ -78,54 +75,55 @@ def print_explanations(explanations: Sequence[Any], top_k: int) -> None:
         extra = f" · δ={e.delta:+.1e}" if e.delta is not None else ""
         console.print(Text(f"  {'':<22}top: {top}{extra}", style="dim"))
         console.print(Text(f"  {'':<22}{summary(e)}", style="italic"))
+        if faithfulness is not None:
+            f = faithfulness[i]
+            comp, suff = (_signed(f.get(k)) for k in ("comprehensiveness", "sufficiency"))
+            line = f"comprehensiveness {comp} ↑ · sufficiency {suff} ↓"
+            console.print(Text(f"  {'':<22}{line}", style="dim"))
+
+
+def _signed(v: Any) -> str:
+    return "–" if v is None else f"{float(v):+.3f}"
+
+
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="LABEL, or prob|logit|log_odds[:LABEL] (default: predicted label's probability)."
+    ),
+]
+ContrastOpt = Annotated[str | None, typer.Option(help="LABEL:FOIL — explain the logit difference.")]
+TopKOpt = Annotated[int, typer.Option(help="How many top units to list.")]
+MixedOpt = Annotated[bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")]
+FaithfulnessOpt = Annotated[
+    bool,
+    typer.Option(
+        "--faithfulness", help="Also score each explanation's comprehensiveness/sufficiency."
+    ),
+]
 
 
 def explain_cmd(
-    texts: Annotated[
-        list[str] | None, typer.Argument(help="Texts to explain (or use --input).")
-    ] = None,
+    texts: TextsArg = None,
     model: ModelOpt = DEFAULT_MODEL,
-    method: Annotated[
-        list[str] | None, typer.Option("--method", help="Method name (repeatable).")
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            help="LABEL, or prob|logit|log_odds[:LABEL] (default: predicted label's probability)."
-        ),
-    ] = None,
-    contrast: Annotated[
-        str | None, typer.Option(help="LABEL:FOIL — explain the logit difference.")
-    ] = None,
-    granularity: Annotated[str, typer.Option(help="word | token")] = "word",
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
-    ] = None,
-    labels: Annotated[str | None, typer.Option(help="Zero-shot labels, comma-separated.")] = None,
-    template: Annotated[
-        str | None, typer.Option(help="Zero-shot prompt template with {text}.")
-    ] = None,
-    input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="TSV/CSV/JSONL/TXT file of texts.")
-    ] = None,
-    text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
-    limit: Annotated[int | None, typer.Option(help="Only the first N texts.")] = None,
-    max_batch_tokens: Annotated[
-        int, typer.Option(help="Token budget per pass (rows × padded length).")
-    ] = DEFAULT_MAX_BATCH_TOKENS,
-    top_k: Annotated[int, typer.Option(help="How many top units to list.")] = 5,
-    no_truncate: Annotated[
-        bool, typer.Option("--no-truncate", help="Error on over-long texts.")
-    ] = False,
+    method: MethodOpt = None,
+    target: TargetOpt = None,
+    contrast: ContrastOpt = None,
+    granularity: GranularityOpt = "word",
+    param: ParamOpt = None,
+    labels: LabelsOpt = None,
+    template: TemplateOpt = None,
+    input_file: InputOpt = None,
+    text_column: TextColumnOpt = "text",
+    limit: LimitOpt = None,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
+    top_k: TopKOpt = 5,
+    no_truncate: NoTruncateOpt = False,
     device: DeviceOpt = None,
-    mixed_precision: Annotated[
-        bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")
-    ] = False,
+    mixed_precision: MixedOpt = False,
     as_json: JsonOpt = False,
-    html: Annotated[
-        str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
-    ] = None,
+    html: HtmlOpt = None,
+    faithfulness: FaithfulnessOpt = False,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 
@@ -137,64 +135,35 @@ def explain_cmd(
 
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
     """
-    from explainlm.attribution import explain
-    from explainlm.methods import get_method
+    from explainlm.services import explain as service
 
-    methods = method or DEFAULT_METHODS
-    params = parse_params(param)
-    for m in methods:
-        get_method(m, **params.get(m, {}))  # validate names and parameters before loading a model
-    unknown = set(params) - set(methods)
-    if unknown:
-        raise UserError(f"--param for a method not requested: {', '.join(sorted(unknown))}")
-    all_texts = gather_texts(texts, input_file, text_column, limit)
-    clf = load_task(model, labels=labels, template=template, device=device)
-    run_params = {
-        "methods": methods,
-        "method_params": params,
-        "target": target,
-        "contrast": contrast,
-        "granularity": granularity,
-        "n_texts": len(all_texts),
-        "input": input_file,
-        "mixed_precision": mixed_precision,
-        **clf.describe(),
-    }
-    store = open_store()
-    with store.recorded_run("explain", model=model, params=run_params) as run:
-        res = explain(
-            all_texts,
-            clf,
-            methods,
-            target=target,
-            contrast=contrast,
-            granularity=granularity,
-            method_params=params,
-            max_batch_tokens=max_batch_tokens,
-            truncation=not no_truncate,
-            progress=True,
-            mixed_precision=mixed_precision,
-        )
-        res.run_id = run.run_id
-        store.add_explanations(run.run_id, res)
-        run.summary = {"n_explanations": len(res)}
-        if html:
-            from explainlm.report.heatmap import explanations_report
-            from explainlm.report.html import write_path
-
-            path = write_path(
-                html, explanations_report(res, meta={"model": model, "run": run.run_id})
-            )
-            run.summary["report"] = str(path)
+    req = build_request(
+        service.ExplainRequest,
+        texts=texts or [],
+        model=model,
+        methods=method or service.DEFAULT_METHODS,
+        target=target,
+        contrast=contrast,
+        granularity=granularity,
+        params=param or [],
+        labels=labels,
+        template=unescape(template),
+        input=input_file,
+        text_column=text_column,
+        limit=limit,
+        max_batch_tokens=max_batch_tokens,
+        truncate=not no_truncate,
+        device=device,
+        mixed_precision=mixed_precision,
+        html=html,
+        faithfulness=faithfulness,
+    )
+    res = service.run(req, cli_context(device))
     if as_json:
-        docs = [e.to_json_doc() for e in res]
-        emit_json({"run_id": run.run_id, "model": model, "explanations": docs})
+        emit_json(res.to_json_doc())
     else:
-        print_explanations(res, top_k)
-    if html:
-        err_console.print(
-            f"report written to {run.summary['report']}", soft_wrap=True, markup=False
-        )
+        print_explanations(res.explanations, top_k, res.faithfulness)
+    report_written(res.report)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    BudgetOpt,
     DeviceOpt,
+    GranularityOpt,
+    HtmlOpt,
     JsonOpt,
+    MethodOpt,
     ModelOpt,
+    ParamOpt,
+    cli_context,
     console,
     emit_json,
-    err_console,
-    load_task,
+    report_written,
 )
-from explainlm.cli.explain import parse_params
-from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
-from explainlm.store import open_store
-
-DEFAULT_METHODS = ["occlusion"]
+from explainlm.services.base import build_request
+from explainlm.services.common import unescape
 
 
 def generate_cmd(
     prompt: Annotated[str, typer.Argument(help="The prompt.")],
     model: ModelOpt = DEFAULT_MODEL,
-    method: Annotated[
-        list[str] | None, typer.Option("--method", help="Method name (repeatable).")
-    ] = None,
+    method: MethodOpt = None,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens to generate.")] = 10,
     target_text: Annotated[
         str | None,
@@ -42,7 +42,7 @@ def generate_cmd(
     contrast: Annotated[
         str | None, typer.Option(help="Foil text: explain log p(token) − log p(foil token).")
     ] = None,
-    granularity: Annotated[str, typer.Option(help="word | token")] = "word",
+    granularity: GranularityOpt = "word",
     chat: Annotated[
         bool, typer.Option("--chat/--no-chat", help="Wrap the prompt in the chat template.")
     ] = False,
@@ -50,17 +50,11 @@ def generate_cmd(
         bool, typer.Option("--sample", help="Seeded sampling instead of greedy decoding.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="METHOD.NAME=VALUE (repeatable).")
-    ] = None,
-    max_batch_tokens: Annotated[
-        int, typer.Option(help="Token budget per pass.")
-    ] = DEFAULT_MAX_BATCH_TOKENS,
+    param: ParamOpt = None,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
-    html: Annotated[
-        str | None, typer.Option("--html", help="Write a self-contained HTML report.")
-    ] = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Attribute every generated token to the prompt and to earlier generated tokens.
 
@@ -72,79 +66,44 @@ def generate_cmd(
 
         explainlm generate "Why is the sky blue?" --chat --max-new-tokens 20 --html out.html
     """
-    from explainlm.generation import explain_generation
-    from explainlm.methods import get_method
+    from explainlm.services import generate as service
 
-    if not prompt.strip():
-        raise UserError("the prompt is empty")
-    methods = method or DEFAULT_METHODS
-    params = parse_params(param)
-    for m in methods:
-        get_method(m, **params.get(m, {}))
-    gen = load_task(model, "generator", chat=chat, device=device)
-    run_params = {
-        "methods": methods,
-        "method_params": params,
-        "max_new_tokens": max_new_tokens,
-        "target_text": target_text,
-        "target": target,
-        "contrast": contrast,
-        "granularity": granularity,
-        "chat": chat,
-        "sample": sample,
-        "seed": seed,
-    }
-    store = open_store()
-    with store.recorded_run("generate", model=model, params=run_params) as run:
-        res = explain_generation(
-            [prompt.replace("\\n", "\n")],
-            gen,
-            methods,
-            max_new_tokens=max_new_tokens,
-            target_texts=[target_text.replace("\\n", "\n")] if target_text else None,
-            target=target,
-            foil=contrast,
-            granularity=granularity,
-            do_sample=sample,
-            seed=seed,
-            method_params=params,
-            max_batch_tokens=max_batch_tokens,
-            progress=True,
-        )
-        res.run_id = run.run_id
-        store.put_items(
-            run.run_id, "generation", {f"{k:04d}": a.to_dict() for k, a in enumerate(res)}
-        )
-        run.summary = {"continuation": res[0].continuation, "methods": methods}
-        if html:
-            from explainlm.report.html import write_path
-            from explainlm.report.matrix import generation_report
-
-            path = write_path(html, generation_report(res, {"model": model, "run": run.run_id}))
-            run.summary["report"] = str(path)
+    req = build_request(
+        service.GenerateRequest,
+        prompt=unescape(prompt),
+        model=model,
+        methods=method or service.DEFAULT_METHODS,
+        max_new_tokens=max_new_tokens,
+        target_text=unescape(target_text),
+        target=target,
+        contrast=contrast,
+        granularity=granularity,
+        chat=chat,
+        sample=sample,
+        seed=seed,
+        params=param or [],
+        max_batch_tokens=max_batch_tokens,
+        device=device,
+        html=html,
+    )
+    res = service.run(req, cli_context(device))
     if as_json:
-        emit_json(
-            {
-                "run_id": run.run_id,
-                "model": model,
-                "prompt": prompt,
-                "attributions": [a.to_json_doc() for a in res],
-            }
-        )
+        emit_json(res.to_json_doc())
     else:
-        from explainlm.report.matrix import summary
+        print_generation(res)
+    report_written(res.report)
 
-        console.print(Text(f"{prompt}", style="bold") + Text(res[0].continuation, style="magenta"))
-        for a in res:
-            console.print(Text(f"\n{a.method} · target {a.target}", style="cyan"))
-            for i, unit in enumerate(a.target_units):
-                top = ", ".join(f"{u.strip()} {v:+.2f}" for u, v in a.top_sources(i))
-                console.print(Text(f"  {unit!r:>16} (log p {a.target_logprobs[i]:+.2f}) ← {top}"))
-            console.print(Text(f"  {summary(a)}", style="italic"))
-    if html:
-        err_console.print(
-            f"report written to {run.summary['report']}", soft_wrap=True, markup=False
-        )
+
+def print_generation(res: Any) -> None:
+    from explainlm.report.matrix import summary
+
+    console.print(Text(res.prompt, style="bold") + Text(res.continuation, style="magenta"))
+    for a in res.attributions:
+        console.print(Text(f"\n{a.method} · target {a.target}", style="cyan"))
+        for i, unit in enumerate(a.target_units):
+            top = ", ".join(f"{u.strip()} {v:+.2f}" for u, v in a.top_sources(i))
+            console.print(Text(f"  {unit!r:>16} (log p {a.target_logprobs[i]:+.2f}) ← {top}"))
+        console.print(Text(f"  {summary(a)}", style="italic"))
 
 
 def register(app: typer.Typer) -> None:

@@ -16,14 +16,16 @@ from explainlm.cli.common import (
     DeviceOpt,
     JsonOpt,
     ModelOpt,
+    cli_context,
     console,
     emit_json,
     err_console,
+    report_written,
     status,
 )
-from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
-from explainlm.store import open_store
+from explainlm.services.base import build_request
+from explainlm.services.common import unescape
 
 HtmlOpt = Annotated[str | None, typer.Option("--html", help="Write an HTML heat map here.")]
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="TSV/CSV/JSONL file.")]
@@ -33,33 +35,20 @@ TemplateOpt = Annotated[str | None, typer.Option(help="Wrap each text: a templat
 BudgetOpt = Annotated[int, typer.Option(help="Token budget per forward pass (rows × length).")]
 
 
-def _load(model: str, device: str | None) -> Any:
-    from explainlm.models import ModelWrapper
+def _run(request_name: str, device: str | None, as_json: bool, **fields: Any) -> Any:
+    """Build the request, run it, say where the report went; print ``--json`` (returns None) or
+    return the result for the command to render."""
+    from explainlm.services import internals as service
 
-    with status(f"loading {model} …"):
-        return ModelWrapper.load(model, device=device)
-
-
-def _table(path: str, text_column: str, label_column: str | None, limit: int | None) -> Any:
-    from explainlm.datasets import read_table
-
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1, got {limit}")
-    return read_table(path, text_column=text_column, label_column=label_column, limit=limit)
-
-
-def _template(t: str | None) -> str | None:
-    return t.replace("\\n", "\n") if t else None
-
-
-def _report(html: str | None, document: str, run: Any) -> None:
-    if not html:
-        return
-    from explainlm.report.html import write_path
-
-    path = write_path(html, document)
-    run.summary["report"] = str(path)
-    err_console.print(f"report written to {path}", soft_wrap=True, markup=False)
+    if fields.get("template"):
+        fields["template"] = unescape(fields["template"])
+    req = build_request(getattr(service, request_name), device=device, **fields)
+    out = service.run(req, cli_context(device))
+    report_written(out.report)
+    if as_json:
+        emit_json(out.to_json_doc())
+        return None
+    return out
 
 
 def lens_cmd(
@@ -79,21 +68,19 @@ def lens_cmd(
 
         explainlm lens "1, 2, 3, 4," --top-k 3 --json
     """
-    from explainlm.internals import lens
-    from explainlm.internals.report import lens_html
-
-    w = _load(model, device)
-    store = open_store()
-    params = {"prompt": prompt, "top_k": top_k, "target": target}
-    with store.recorded_run("lens", model=model, params=params) as run:
-        res = lens(w, prompt, top_k=top_k, target=target)
-        doc = res.to_json()
-        store.put_items(run.run_id, "lens", {"result": doc})
-        run.summary = {"layers": len(res.layers), "tokens": len(res.tokens)}
-        _report(html, lens_html(res, {"model": model, "run": run.run_id}), run)
-    if as_json:
-        emit_json(doc)
+    out = _run(
+        "LensRequest",
+        device,
+        as_json,
+        prompt=prompt,
+        model=model,
+        top_k=top_k,
+        target=target,
+        html=html,
+    )
+    if out is None:
         return
+    res = out.result
     t = Table(title=f"logit lens · {model} · top-1 at the last position")
     t.add_column("layer")
     t.add_column("top tokens")
@@ -142,50 +129,31 @@ def patch_cmd(
 
         explainlm patch --clean "The Eiffel Tower is in" --corrupt "The Colosseum is in" --target " Paris" --component mlp --json
     """
-    from explainlm.internals import trace
-    from explainlm.internals.report import trace_figure, trace_html
-
-    if window < 1:
-        raise UserError(f"--window must be at least 1, got {window}")
-    cols = None
-    if positions:
-        try:
-            cols = [int(x) for x in positions.split(",") if x.strip()]
-        except ValueError:
-            raise UserError(
-                f"--positions takes comma-separated integers, got {positions!r}"
-            ) from None
-    w = _load(model, device)
-    store = open_store()
-    params = {"clean": clean, "corrupt": corrupt, "subject": subject, "target": target}
-    params |= {"component": component, "metric": metric, "foil": foil, "window": window}
-    with store.recorded_run("patch", model=model, params=params) as run:
-        with status("patching …"):
-            res = trace(
-                w,
-                clean,
-                target=target,
-                corrupt=corrupt,
-                subject=subject,
-                component=component,
-                metric=metric,
-                foil=foil,
-                noise=noise,
-                window=window,
-                seed=seed,
-                max_batch_tokens=max_batch_tokens,
-                positions=cols,
-            )
-        doc = res.to_json()
-        store.put_items(run.run_id, "patch", {"result": doc})
-        layer, pos, best = res.best()
-        run.summary = {"clean": res.clean, "corrupt": res.corrupt, "best": [layer, pos, best]}
-        if figure:
-            run.summary["figure"] = str(trace_figure(res, figure))
-        _report(html, trace_html(res, {"model": model, "run": run.run_id}), run)
-    if as_json:
-        emit_json({"run_id": run.run_id, "model": model, **doc})
+    with status("patching …"):
+        out = _run(
+            "PatchRequest",
+            device,
+            as_json,
+            clean=clean,
+            target=target,
+            corrupt=corrupt,
+            subject=subject,
+            component=component,
+            metric=metric,
+            foil=foil,
+            window=window,
+            noise=noise,
+            seed=seed,
+            positions=positions,
+            model=model,
+            max_batch_tokens=max_batch_tokens,
+            figure=figure,
+            html=html,
+        )
+    if out is None:
         return
+    res = out.result
+    layer, pos, best = res.best()
     console.print(
         f"{res.metric}: clean {res.clean:.4f}, corrupted {res.corrupt:.4f} ({res.corruption})"
     )
@@ -197,7 +165,7 @@ def patch_cmd(
         t.add_row(str(i), *[f"{v:.2f}" for v in row])
     console.print(t)
     console.print(f"largest: layer {layer}, token {pos} {res.tokens[pos]!r}: {best:.3f}")
-    for n in res.notes:
+    for n in out.notes:
         err_console.print(f"note: {n}", markup=False)
 
 
@@ -227,33 +195,25 @@ def probe_cmd(
 
         explainlm probe -d data.tsv --label-column label --model minilm-l6 --pool mean --json
     """
-    from explainlm.internals import probe_model
-    from explainlm.internals.report import probe_html
-
-    table = _table(dataset, text_column, label_column, limit)
-    w = _load(model, device)
-    store = open_store()
-    params = {"dataset": dataset, "label_column": label_column, "n": len(table), "pool": pool}
-    params |= {"folds": folds, "seed": seed, "template": template}
-    with store.recorded_run("probe", model=model, params=params) as run:
-        res, _ = probe_model(
-            w,
-            table.texts,
-            table.labels,
-            pool=pool,
-            template=_template(template),
-            max_batch_tokens=max_batch_tokens,
-            progress=True,
-            folds=folds,
-            seed=seed,
-        )
-        store.put_items(run.run_id, "probe", {r["layer"]: r for r in res.rows()})
-        best = max(range(len(res.layers)), key=lambda k: res.accuracy[k])
-        run.summary = {"best_layer": res.layers[best], "best_accuracy": res.accuracy[best]}
-        _report(html, probe_html(res, {"model": model, "run": run.run_id}), run)
-    if as_json:
-        emit_json({"run_id": run.run_id, "model": model, **res.to_json()})
+    out = _run(
+        "ProbeRequest",
+        device,
+        as_json,
+        dataset=dataset,
+        label_column=label_column,
+        text_column=text_column,
+        model=model,
+        limit=limit,
+        pool=pool,
+        folds=folds,
+        seed=seed,
+        template=template,
+        max_batch_tokens=max_batch_tokens,
+        html=html,
+    )
+    if out is None:
         return
+    res = out.result
     t = Table(title=f"probes · {model} · n={res.n}, {folds}-fold CV, majority {res.majority:.3f}")
     for c in ("point", "accuracy", "95% CI", "control", "selectivity"):
         t.add_column(c)
@@ -289,29 +249,23 @@ def heads_cmd(
 
         explainlm heads -d dev.tsv --text-column sentence --label-column label --model models/minilm-sst2 --ablation mean --html heads.html
     """
-    from explainlm.internals import head_importance
-    from explainlm.internals.report import heads_html
-
-    table = _table(dataset, text_column, label_column, limit)
-    w = _load(model, device)
-    store = open_store()
-    params = {"dataset": dataset, "n": len(table), "ablation": ablation, "labels": label_column}
-    with store.recorded_run("heads", model=model, params=params) as run:
-        res = head_importance(
-            w,
-            table.texts,
-            labels=table.labels,
-            ablation=ablation,
-            template=_template(template),
-            max_batch_tokens=max_batch_tokens,
-            progress=True,
-        )
-        store.put_items(run.run_id, "heads", {"result": res.to_json()})
-        run.summary = {"metric": res.metric, "base": res.base, "top": res.ranked(5)}
-        _report(html, heads_html(res, {"model": model, "run": run.run_id}), run)
-    if as_json:
-        emit_json({"run_id": run.run_id, "model": model, **res.to_json()})
+    out = _run(
+        "HeadsRequest",
+        device,
+        as_json,
+        dataset=dataset,
+        text_column=text_column,
+        label_column=label_column,
+        model=model,
+        limit=limit,
+        ablation=ablation,
+        template=template,
+        max_batch_tokens=max_batch_tokens,
+        html=html,
+    )
+    if out is None:
         return
+    res = out.result
     console.print(f"{res.metric} intact: {res.base:.4f} over {res.n} texts ({ablation} ablation)")
     t = Table(title="heads with the largest effect")
     for c in ("layer", "head", "change"):
@@ -349,50 +303,30 @@ def activations_cmd(
 
         explainlm activations -d dev.tsv --text-column sentence --point layers.5.resid_post --export tensorboard tb --probe --label-column label
     """
-    from explainlm.internals import capture, export_tensorboard
-    from explainlm.internals import probe as run_probe
-
-    fmt, out = export
-    if fmt != "tensorboard":
-        raise UserError(f"unknown export format {fmt!r}; use tensorboard")
-    if probe and not label_column:
-        raise UserError("--probe needs --label-column")
-    table = _table(dataset, text_column, label_column, limit)
-    w = _load(model, device)
-    pool = pool or ("last" if w.is_decoder else "mean")
-    points = point or ["embed", "layers.*.resid_post"]
-    store = open_store()
-    params = {"dataset": dataset, "n": len(table), "points": points, "pool": pool, "out": out}
-    with store.recorded_run("activations", model=model, params=params) as run:
-        cache = capture(
-            w,
-            table.texts,
-            points,
-            template=_template(template),
-            pool=pool,
-            max_batch_tokens=max_batch_tokens,
-            progress=True,
+    out = _run(
+        "ActivationsRequest",
+        device,
+        as_json,
+        dataset=dataset,
+        export_format=export[0],
+        export_dir=export[1],
+        text_column=text_column,
+        label_column=label_column,
+        points=point or ["embed", "layers.*.resid_post"],
+        pool=pool,
+        probe=probe,
+        model=model,
+        limit=limit,
+        template=template,
+        max_batch_tokens=max_batch_tokens,
+        html=html,
+    )
+    if out is not None:
+        doc = out.doc
+        console.print(
+            f"wrote {len(doc['points'])} embeddings of {doc['n']} texts to {doc['logdir']}"
         )
-        pooled = {p: cache.pooled(p, pool).numpy() for p in cache.points}
-        res = None
-        if probe:
-            res = run_probe(list(pooled.values()), table.labels, layer_names=list(pooled))
-        path = export_tensorboard(out, pooled, labels=table.labels, texts=table.texts, probe=res)
-        doc = {"logdir": str(path), "points": cache.points, "n": len(table), "pool": pool}
-        if res is not None:
-            doc["probe"] = res.to_json()
-        store.put_items(run.run_id, "activations", {"export": doc})
-        run.summary = {"logdir": str(path), "points": len(cache.points)}
-        if html:
-            from explainlm.internals.report import activations_html
-
-            meta = {"model": model, "run": run.run_id}
-            _report(html, activations_html(str(path), pooled, len(table), pool, res, meta), run)
-    if as_json:
-        emit_json({"run_id": run.run_id, "model": model, **doc})
-    else:
-        console.print(f"wrote {len(cache.points)} embeddings of {len(table)} texts to {path}")
-        console.print(f"browse with: tensorboard --logdir {path}", markup=False)
+        console.print(f"browse with: tensorboard --logdir {doc['logdir']}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

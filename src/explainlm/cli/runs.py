@@ -10,7 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from explainlm.cli.common import console, emit_json
+from explainlm.services import runs
+from explainlm.services.base import ServiceContext, build_request
 from explainlm.store import open_store
+
+
+def context() -> ServiceContext:
+    return ServiceContext(store=open_store(), source="cli")
+
 
 runs_app = typer.Typer(
     help="Runs recorded in the store (list, show, export).", no_args_is_help=True
@@ -30,18 +37,18 @@ def list_runs(
 
     Example: explainlm runs list --command predict --limit 5
     """
-    runs = open_store().list_runs(limit=limit, command=command, search=search)
+    req = build_request(runs.RunsListRequest, limit=limit, command=command, search=search)
+    res = runs.list_runs(req, context())
     if as_json:
-        emit_json({"runs": [r.to_dict() for r in runs]})
+        emit_json(res.to_json_doc())
         return
     table = Table(title="runs")
     table.add_column("run_id", no_wrap=True)
     for col in ("created", "command", "model", "status"):
         table.add_column(col)
-    for r in runs:
-        table.add_row(
-            *(escape(v) for v in (r.run_id, r.created_at[:19], r.command, r.model or "", r.status))
-        )
+    for r in res.runs:
+        cells = (r["run_id"], r["created_at"][:19], r["command"], r["model"] or "", r["status"])
+        table.add_row(*(escape(v) for v in cells))
     console.print(table)
 
 
@@ -54,11 +61,10 @@ def show_run(
 
     Example: explainlm runs show 20261123-101500-a1b2c3
     """
-    store = open_store()
-    rec = store.get_run(run_id)
-    tables = store.result_tables(rec.run_id)
+    res = runs.show_run(build_request(runs.RunShowRequest, run_id=run_id), context())
+    rec, tables = res.record, res.doc
     if as_json:
-        emit_json({"run": rec.to_dict(), **tables})
+        emit_json(res.to_json_doc())
         return
     console.print(
         f"[bold]{escape(rec.run_id)}[/bold]  "
@@ -82,18 +88,22 @@ def show_run(
 @runs_app.command("export")
 def export_run(
     run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix works).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet | json | csv")] = "json",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="json | parquet | csv | html")
+    ] = "json",
     output: Annotated[str | None, typer.Option("--output", "-o", help="File to write.")] = None,
 ) -> None:
     """Export a run's results.
 
-    Example: explainlm runs export 20261123-101500-a1b2c3 --format parquet -o run.parquet
+    Examples:
+
+        explainlm runs export 20261123-101500-a1b2c3 --format parquet -o run.parquet
+
+        explainlm runs export 20261123-101500-a1b2c3 --format html -o report.html
     """
-    store = open_store()
-    rec = store.get_run(run_id)
-    written = store.export(rec.run_id, fmt, output or f"{rec.run_id}.{fmt}")
-    for p in written:
-        console.print(str(p), markup=False, soft_wrap=True)  # paths stay whole, verbatim
+    req = build_request(runs.RunExportRequest, run_id=run_id, format=fmt, output=output)
+    for p in runs.export_run(req, context()).files:
+        console.print(p, markup=False, soft_wrap=True)  # paths stay whole, verbatim
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -18,13 +17,6 @@ def _split_names(text: str | None) -> list[str] | None:
     if not all(names):
         raise UserError(f"--label-names {text!r}: give comma-separated, non-empty names")
     return names
-
-
-def _short(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Metrics for the run store and --json: accuracy, macro-F1, n and the per-class report."""
-    if metrics is None:
-        return None
-    return {k: metrics[k] for k in ("accuracy", "macro_f1", "n", "report") if k in metrics}
 
 
 def train_command(
@@ -64,6 +56,15 @@ def train_command(
     dev_limit: int | None = typer.Option(
         None, "--dev-limit", help="Use only the first N dev rows."
     ),
+    augment: str | None = typer.Option(
+        None,
+        "--augment",
+        help="Counterfactual data augmentation: swap:gender, swap:race or swap:PAIRS.csv "
+        "(adds a copy of every text with identity terms swapped, same label).",
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, … (default: cuda when present)."
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON document (no progress bars)."
     ),
@@ -76,93 +77,59 @@ def train_command(
 
         explainlm train ../shared/data/sst2/train.tsv --dev ../shared/data/sst2/dev.tsv --text-column sentence --label-names negative,positive --output models/minilm-sst2
 
-    Built-in datasets by name and split (ERASER texts live in a docs/ folder):
+    Built-in datasets by name and split (ERASER texts live in a docs/ folder; biosbias:train|test):
 
         explainlm train eraser-movies:train --dev eraser-movies:val --test eraser-movies:test --max-length 512 --output models/minilm-movies
-    """
-    from explainlm.store import open_store
-    from explainlm.training import evaluate_classifier, format_metrics, train_classifier
 
-    names = _split_names(label_names)
-    params: dict[str, Any] = {
-        "train_file": str(train_file),
-        "dev_file": str(dev) if dev else None,
-        "test_file": str(test) if test else None,
-        "text_column": text_column,
-        "label_column": label_column,
-        "label_names": names,
-        "output": str(output),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": lr,
-        "max_length": max_length,
-        "seed": seed,
-        "patience": patience,
-        "limit": limit,
-        "dev_limit": dev_limit,
-    }
+    Counterfactual data augmentation against gender bias (Bias in Bios):
+
+        explainlm train biosbias:train --test biosbias:test --augment swap:gender --output models/minilm-biosbias-cda
+    """
+    from explainlm.progress import Progress, TerminalProgress
+    from explainlm.services import train as service
+    from explainlm.services.base import LocalModels, ServiceContext, build_request
+    from explainlm.store import open_store
+
+    req = build_request(
+        service.TrainRequest,
+        train_file=str(train_file),
+        dev_file=str(dev) if dev else None,
+        test_file=str(test) if test else None,
+        text_column=text_column,
+        label_column=label_column,
+        label_names=_split_names(label_names),
+        base_model=base_model,
+        output=str(output),
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        max_length=max_length,
+        seed=seed,
+        patience=patience,
+        limit=limit,
+        dev_limit=dev_limit,
+        augment=augment,
+        device=device,
+    )
 
     def log(message: str) -> None:
         typer.echo(message, err=as_json)
 
-    store = open_store()
-    run_id = store.start_run("train", model=base_model, params=params)
-    try:
-        result = train_classifier(
-            train_file,
-            dev,
-            output_dir=output,
-            text_column=text_column,
-            label_column=label_column,
-            label_names=names,
-            base_model=base_model,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=lr,
-            max_length=max_length,
-            seed=seed,
-            patience=patience,
-            limit=limit,
-            dev_limit=dev_limit,
-            progress=not as_json,
-            log=log,
-        )
-        test_metrics = None
-        if test is not None:
-            from explainlm.models import load_model
-
-            classifier = load_model(str(result.output_dir))
-            test_metrics = evaluate_classifier(
-                classifier,
-                test,
-                text_column=text_column,
-                label_column=label_column,
-                max_length=max_length,
-            )
-            log(format_metrics(test_metrics, result.labels, f"test ({test})"))
-        summary = {
-            "output_dir": str(result.output_dir),
-            "labels": result.labels,
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "dev": _short(result.dev_metrics),
-            "test": _short(test_metrics),
-            "train_seconds": result.train_seconds,
-            "device": result.device,
-        }
-        store.finish_run(run_id, summary=summary)
-    except KeyboardInterrupt:
-        store.finish_run(run_id, status="interrupted", error="interrupted")
-        raise
-    except BaseException as e:
-        store.finish_run(run_id, status="failed", error=str(e) or type(e).__name__)
-        raise
+    ctx = ServiceContext(
+        store=open_store(),
+        progress=Progress() if as_json else TerminalProgress(),
+        models=LocalModels(device=device),
+        source="cli",
+    )
+    result = service.run(req, ctx, log=log)
     if as_json:
-        doc = {"run_id": run_id, **{k: v for k, v in summary.items() if k != "epochs_run"}}
-        typer.echo(json.dumps(doc, indent=2))
+        typer.echo(json.dumps(result.to_json_doc(), indent=2))
     else:
-        acc = f"; test accuracy {test_metrics['accuracy']:.4f}" if test_metrics else ""
-        typer.echo(f"run {run_id}: saved {result.output_dir} (best epoch {result.best_epoch}){acc}")
+        s = result.summary
+        acc = f"; test accuracy {s['test']['accuracy']:.4f}" if s.get("test") else ""
+        typer.echo(
+            f"run {result.run_id}: saved {s['output_dir']} (best epoch {s['best_epoch']}){acc}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,13 +10,8 @@ has one) a binary rationale with one flag per word unit of :func:`explainlm.mode
 
 from __future__ import annotations
 
-from explainlm.datasets.core import (
-    DATASETS,
-    RationaleExample,
-    align_token_rationale,
-    load_dataset,
-    windows,
-)
+from explainlm.datasets.core import DATASETS, DatasetSpec, load_dataset, read_labelled
+from explainlm.datasets.examples import RationaleExample, align_token_rationale, windows
 from explainlm.datasets.loaders import (
     load_eraser,
     load_generic,
@@ -28,6 +23,7 @@ from explainlm.datasets.tables import TextTable, read_table, read_texts
 
 __all__ = [
     "DATASETS",
+    "DatasetSpec",
     "RationaleExample",
     "TextTable",
     "align_token_rationale",
@@ -37,6 +33,7 @@ __all__ = [
     "load_rationale_csv",
     "load_sst2",
     "load_sst_trees",
+    "read_labelled",
     "read_table",
     "read_texts",
     "windows",

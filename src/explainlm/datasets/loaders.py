@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from explainlm.datasets.core import RationaleExample, align_token_rationale
+from explainlm.datasets.examples import RationaleExample, align_token_rationale
 from explainlm.datasets.tables import read_table
 from explainlm.errors import DataFormatError, UserError
 

@@ -4,19 +4,24 @@
 >>> METRICS["comprehensiveness"].family, METRICS["token_f1"].family
 ('faithfulness', 'plausibility')
 
-See ``docs/evaluation.md`` for each metric's definition and citation.
+Every metric is a :class:`Metric` registered in :data:`METRICS` (an :class:`explainlm.registry.Registry`).
+This package computes metrics only; running them over a dataset (chunks, resume, the run store,
+reports) is :mod:`explainlm.services.benchmark`. See ``docs/evaluation.md`` for each metric's
+definition and citation.
 """
 
 from __future__ import annotations
 
-from explainlm.evaluation.api import (
-    DEFAULT_METRICS,
-    EvaluationResult,
-    evaluate,
+from explainlm.evaluation.agreement import method_agreement
+from explainlm.evaluation.api import DEFAULT_METRICS, EvaluationResult, evaluate
+from explainlm.evaluation.base import (
+    METRICS,
+    Case,
+    Metric,
+    feature_scores,
     get_metric,
     prepare_items,
 )
-from explainlm.evaluation.base import Case, Metric
 from explainlm.evaluation.faithfulness import (
     Comprehensiveness,
     DeletionAUC,
@@ -27,39 +32,33 @@ from explainlm.evaluation.faithfulness import (
 )
 from explainlm.evaluation.plausibility import AUPRC, IouF1, TokenF1
 from explainlm.evaluation.sanity import ParameterRandomization, randomization_test
-from explainlm.evaluation.stability import (
-    MaxSensitivityEdits,
-    MaxSensitivityNoise,
-    method_agreement,
-)
+from explainlm.evaluation.soft_faithfulness import SoftNC, SoftNS
+from explainlm.evaluation.stability import MaxSensitivityEdits, MaxSensitivityNoise
 from explainlm.evaluation.stats import bootstrap_ci, paired_test
 
-METRICS: dict[str, type[Metric]] = {
-    m.name: m
-    for m in (
-        Comprehensiveness,
-        Sufficiency,
-        DeletionAUC,
-        InsertionAUC,
-        TauLOO,
-        IGDelta,
-        TokenF1,
-        IouF1,
-        AUPRC,
-        MaxSensitivityNoise,
-        MaxSensitivityEdits,
-        ParameterRandomization,
-    )
-}
-
 __all__ = [
+    "AUPRC",
     "DEFAULT_METRICS",
     "METRICS",
     "Case",
+    "Comprehensiveness",
+    "DeletionAUC",
     "EvaluationResult",
+    "IGDelta",
+    "InsertionAUC",
+    "IouF1",
+    "MaxSensitivityEdits",
+    "MaxSensitivityNoise",
     "Metric",
+    "ParameterRandomization",
+    "SoftNC",
+    "SoftNS",
+    "Sufficiency",
+    "TauLOO",
+    "TokenF1",
     "bootstrap_ci",
     "evaluate",
+    "feature_scores",
     "get_metric",
     "method_agreement",
     "paired_test",

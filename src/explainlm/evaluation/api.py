@@ -13,70 +13,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from explainlm.engine import Engine, Item
 from explainlm.errors import UserError
-from explainlm.evaluation.base import Case, Metric
+from explainlm.evaluation.agreement import method_agreement
+from explainlm.evaluation.base import Case, feature_scores, get_metric, prepare_items
 from explainlm.evaluation.stats import bootstrap_ci, paired_test
 from explainlm.explanation import Explanation
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.targets import ClassTarget
 
 DEFAULT_METRICS = ("comprehensiveness", "sufficiency", "tau_loo")
-
-
-def _registry() -> dict[str, type[Metric]]:
-    from explainlm.evaluation import METRICS
-
-    return METRICS
-
-
-def get_metric(name: str, **params: Any) -> Metric:
-    """Instantiate a registered metric by name with its parameters."""
-    reg = _registry()
-    try:
-        cls = reg[name]
-    except KeyError:
-        raise UserError(f"unknown metric {name!r}; known: {', '.join(reg)}") from None
-    return cls(**params)
-
-
-def prepare_items(
-    engine: Engine, texts: Sequence[str], labels: Sequence[str], *, truncation: bool = True
-) -> list[Item]:
-    """Engine items whose target is the engine target's value for a given label of each text."""
-    items = engine.prepare(list(texts), truncation=truncation)
-    out = []
-    for it, lab in zip(items, labels, strict=True):
-        idx = engine.classifier.label_index(lab)
-        value = engine.target.value(it.scores.unsqueeze(0), torch.tensor([idx]))
-        out.append(replace(it, label_idx=idx, target_value=float(value[0])))
-    return out
-
-
-def _feature_scores(e: Explanation, item: Item | None) -> np.ndarray:
-    if e.granularity == "word":
-        s = np.asarray(e.word_scores, dtype=np.float64)
-        if item is not None and len(item.encoding.word_spans) != s.size:
-            raise UserError(
-                f"{e.method}: {s.size} word scores for {len(item.encoding.word_spans)} words of "
-                f"{e.text[:40]!r} (was it explained by another model?)"
-            )
-        return s
-    if e.token_scores is None:
-        raise UserError(f"{e.method} has no token-level scores")
-    special = e.token_special or [False] * len(e.token_scores)
-    s = np.asarray([v for v, sp in zip(e.token_scores, special, strict=True) if not sp])
-    if item is not None and len(item.encoding.text_token_positions) != s.size:
-        raise UserError(
-            f"{e.method}: token scores do not match the model's tokens of {e.text[:40]!r}"
-        )
-    return s
 
 
 @dataclass
@@ -200,7 +151,7 @@ def evaluate(
     if len(ids) != len(exps):
         raise UserError("example_ids needs one id per explanation")
     cases = [
-        Case(e, _feature_scores(e, it), it, None if r is None else np.asarray(r, dtype=int))
+        Case(e, feature_scores(e, it), it, None if r is None else np.asarray(r, dtype=int))
         for e, it, r in zip(exps, items, rats, strict=True)
     ]
     result = EvaluationResult()
@@ -218,8 +169,6 @@ def evaluate(
             }
             result.rows.append(row)
     if agreement:
-        from explainlm.evaluation.stability import method_agreement
-
         result.agreement = method_agreement(exps)
     return result
 

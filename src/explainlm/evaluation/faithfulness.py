@@ -16,7 +16,7 @@ import numpy as np
 
 from explainlm.engine import Engine
 from explainlm.errors import UserError
-from explainlm.evaluation.base import Case, Metric
+from explainlm.evaluation.base import METRICS, Case, Metric
 from explainlm.methods.perturbation import REPLACE, evaluate_masks
 
 ERASER_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -156,6 +156,7 @@ class _AOPC(Metric):
         return out
 
 
+@METRICS.register()
 class Comprehensiveness(_AOPC):
     """AOPC comprehensiveness: mean over bins of f(x) − f(x without the top-k% features)."""
 
@@ -164,6 +165,7 @@ class Comprehensiveness(_AOPC):
     citation = "DeYoung et al. (2020), ERASER; Attanasio et al. (2023), ferret"
 
 
+@METRICS.register()
 class Sufficiency(_AOPC):
     """AOPC sufficiency: mean over bins of f(x) − f(x with only the top-k% features)."""
 
@@ -222,6 +224,7 @@ class _Curve(Metric):
         return out
 
 
+@METRICS.register()
 class DeletionAUC(_Curve):
     """Area under f as features are deleted, most relevant first (lower is better).
 
@@ -234,6 +237,7 @@ class DeletionAUC(_Curve):
     citation = "Samek et al. (2017); Petsiuk, Das & Saenko (2018), RISE"
 
 
+@METRICS.register()
 class InsertionAUC(_Curve):
     """Area under f as features are inserted into an empty input, most relevant first."""
 
@@ -243,6 +247,7 @@ class InsertionAUC(_Curve):
     citation = "Petsiuk, Das & Saenko (2018), RISE"
 
 
+@METRICS.register()
 class TauLOO(Metric):
     """Kendall τ-b between the scores and the leave-one-out effects f(x) − f(x without feature j)."""
 
@@ -282,6 +287,7 @@ class TauLOO(Metric):
         return out
 
 
+@METRICS.register()
 class IGDelta(Metric):
     """|Σ attributions − (f(x) − f(x′))|: the completeness gap of integrated gradients."""
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from explainlm.engine import Engine
 from explainlm.errors import UserError
-from explainlm.evaluation.base import Case, Metric
+from explainlm.evaluation.base import METRICS, Case, Metric
 from explainlm.evaluation.faithfulness import ranking
 
 
@@ -110,6 +110,7 @@ class _Plausibility(Metric):
         raise NotImplementedError
 
 
+@METRICS.register()
 class TokenF1(_Plausibility):
     """Token F1 of the top-k words against the human rationale."""
 
@@ -122,6 +123,7 @@ class TokenF1(_Plausibility):
         return f1(p, r)
 
 
+@METRICS.register()
 class IouF1(_Plausibility):
     """IOU F1: span-level F1 where spans match at IOU ≥ 0.5."""
 
@@ -132,6 +134,7 @@ class IouF1(_Plausibility):
         return iou_f1_instance(truth, pred, float(self.params["threshold"]))
 
 
+@METRICS.register()
 class AUPRC(_Plausibility):
     """Area under the precision-recall curve of the soft scores against the human rationale."""
 

@@ -19,7 +19,8 @@ from torch import nn
 
 from explainlm.engine import Engine
 from explainlm.errors import UserError
-from explainlm.evaluation.base import Case, Metric
+from explainlm.evaluation.base import METRICS, Case, Metric, feature_scores
+from explainlm.evaluation.stability import reexplain
 from explainlm.evaluation.stats import rank_correlation
 
 
@@ -153,6 +154,7 @@ def randomized_copy(classifier: Any, stages: int | None = None, *, seed: int = 0
     return clf
 
 
+@METRICS.register()
 class ParameterRandomization(Metric):
     """Model-parameter randomisation as a per-explanation metric (Adebayo et al., 2018).
 
@@ -177,8 +179,6 @@ class ParameterRandomization(Metric):
             raise UserError(f"{self.name}: stages must be a positive integer or None, got {st!r}")
 
     def compute(self, engine: Engine | None, cases: Sequence[Case]) -> list[dict[str, Any]]:
-        from explainlm.evaluation.stability import features, reexplain
-
         if engine is None:
             raise UserError(f"{self.name} needs the model: pass classifier=")
         if not cases:
@@ -192,7 +192,7 @@ class ParameterRandomization(Metric):
         for c, new in zip(
             cases, reexplain(random_engine, exps, [e.text for e in exps]), strict=True
         ):
-            a, b = c.scores, features(new)
+            a, b = c.scores, feature_scores(new)
             if self.params["absolute"]:
                 a, b = np.abs(a), np.abs(b)
             out.append({"value": rank_correlation(a, b)})

@@ -7,7 +7,6 @@ compare. The explained label stays fixed under the perturbation.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch
 
 from explainlm.engine import Engine
 from explainlm.errors import UserError
-from explainlm.evaluation.base import Case, Metric
+from explainlm.evaluation.base import METRICS, Case, Metric, feature_scores, prepare_items
 from explainlm.explanation import Explanation
 from explainlm.models.words import split_words
 
@@ -28,21 +27,10 @@ def relative_change(new: np.ndarray, old: np.ndarray) -> float:
     return float(np.linalg.norm(new - old) / norm)
 
 
-def features(e: Explanation) -> np.ndarray:
-    """An explanation's per-feature scores (words, or the text's non-special tokens)."""
-    if e.granularity == "word":
-        return np.asarray(e.word_scores, dtype=np.float64)
-    special = e.token_special or [False] * len(e.tokens)
-    return np.asarray(
-        [s for s, sp in zip(e.token_scores or [], special, strict=True) if not sp], dtype=np.float64
-    )
-
-
 def reexplain(
     engine: Engine, explanations: Sequence[Explanation], texts: Sequence[str]
 ) -> list[Explanation]:
     """Explain ``texts[i]`` with the method, parameters, granularity and label of ``explanations[i]``."""
-    from explainlm.evaluation.api import prepare_items
     from explainlm.methods import get_method
 
     out: list[Explanation | None] = [None] * len(texts)
@@ -59,6 +47,7 @@ def reexplain(
     return out  # type: ignore[return-value]
 
 
+@METRICS.register()
 class MaxSensitivityNoise(Metric):
     """Relative max-sensitivity under Gaussian noise on the text tokens' embeddings.
 
@@ -101,7 +90,7 @@ class MaxSensitivityNoise(Metric):
                 for i, (c, new) in enumerate(
                     zip(cases, reexplain(engine, exps, texts), strict=True)
                 ):
-                    worst[i] = max(worst[i], relative_change(features(new), c.scores))
+                    worst[i] = max(worst[i], relative_change(feature_scores(new), c.scores))
         finally:
             weight.data[rows] = saved
         return [{"value": float(w) if np.isfinite(w) else float("nan")} for w in worst]
@@ -126,6 +115,7 @@ def text_edits(text: str, edits: Sequence[str] = tuple(EDITS)) -> list[tuple[str
     return out
 
 
+@METRICS.register()
 class MaxSensitivityEdits(Metric):
     """Relative max-sensitivity over meaning-preserving text edits that keep the word units:
     lower-casing, capitalising the first letter, doubled spaces, ``.`` → ``!`` at the end."""
@@ -156,24 +146,5 @@ class MaxSensitivityEdits(Metric):
         worst = np.full(len(cases), -np.inf)
         if texts:
             for i, new in zip(owners, reexplain(engine, exps, texts), strict=True):
-                worst[i] = max(worst[i], relative_change(features(new), cases[i].scores))
+                worst[i] = max(worst[i], relative_change(feature_scores(new), cases[i].scores))
         return [{"value": float(w) if np.isfinite(w) else float("nan")} for w in worst]
-
-
-def method_agreement(explanations: Sequence[Explanation]) -> list[dict[str, Any]]:
-    """Spearman rank correlation between every two methods' scores on the same text.
-
-    One row per (text, method a, method b) with ``a < b``; texts explained by one method only give
-    no rows. Constant score vectors give NaN.
-    """
-    from explainlm.evaluation.stats import rank_correlation
-
-    by_text: dict[tuple[str, str], list[Explanation]] = {}
-    for e in explanations:
-        by_text.setdefault((e.text, e.granularity), []).append(e)
-    rows = []
-    for t, ((text, _), group) in enumerate(by_text.items()):
-        for a, b in itertools.combinations(sorted(group, key=lambda e: e.method), 2):
-            rho = rank_correlation(features(a), features(b))
-            rows.append({"example": t, "text": text, "a": a.method, "b": b.method, "spearman": rho})
-    return rows

@@ -49,8 +49,12 @@ from explainlm.methods.base import METHODS, Method, get_method, register_method
 from explainlm.methods.gradient import GradXInput, IntegratedGradients, Saliency, SmoothGrad
 from explainlm.methods.attention import Attention, AttentionRollout
 from explainlm.methods.perturbation import KernelShap, Lime, Occlusion, RandomScores
+from explainlm.methods.trust import TRUST_CANDIDATES
 
 # isort: on
+
+for _candidate in TRUST_CANDIDATES:  # issue 12: faithful gradient-cost candidates
+    register_method(_candidate)
 
 __all__ = [
     "METHODS",

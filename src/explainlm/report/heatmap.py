@@ -100,3 +100,24 @@ def explanations_report(
     meta: dict[str, object] | None = None,
 ) -> str:
     return page(title, [explanations_section(explanations)], meta)
+
+
+def faithfulness_section(faith: Sequence[dict], explanations: Sequence[Explanation]) -> str:
+    """A table of each explanation's comprehensiveness and sufficiency (ERASER AOPC)."""
+    rows = []
+    for f in faith:
+        i = int(f.get("index", 0))
+        text = explanations[i].text if i < len(explanations) else ""
+        rows.append(
+            f"<tr><td>{esc(text)}</td><td>{esc(f.get('method'))}</td>"
+            f"<td>{_signed(f.get('comprehensiveness'))}</td><td>{_signed(f.get('sufficiency'))}</td></tr>"
+        )
+    return (
+        "<h2>Faithfulness (ERASER AOPC over top 1/5/10/20/50%)</h2><table><tr><th>text</th>"
+        "<th>method</th><th>comprehensiveness ↑</th><th>sufficiency ↓</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
+def _signed(v: object) -> str:
+    return "–" if v is None else f"{float(v):+.3f}"  # type: ignore[arg-type]

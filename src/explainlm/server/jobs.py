@@ -1,8 +1,9 @@
 """Background jobs: a bounded pool of worker threads fed by a bounded queue.
 
 ``submit`` never blocks: when the queue is full it raises :class:`QueueFull` (HTTP 429 with
-Retry-After). Work reports progress through :meth:`Job.step`, which is also where a cancelled job
-stops (cooperative cancellation: a running model pass finishes, the next step raises).
+Retry-After). A job's work reports through ``job.reporter``, a :class:`JobProgress` (the service
+layer's :class:`~explainlm.progress.Progress` that updates the job), which is also where a cancelled
+job stops (cooperative cancellation: a running model pass finishes, the next step raises).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explainlm.errors import UserError
-from explainlm.server.errors import ApiError, JobCancelled
+from explainlm.progress import Cancelled, Progress
+from explainlm.server.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,19 @@ MAX_KEPT = 500  # finished jobs kept for polling, oldest dropped first
 
 class QueueFull(Exception):
     """Every worker is busy and the queue is full."""
+
+
+class JobProgress(Progress):
+    """A job's progress: each update sets the job's ``progress`` and ``message``."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job
+
+    def render(self) -> None:
+        self.job.progress = self.fraction
+        done = f" {self.done:g}/{self.total:g}" if self.total else ""
+        self.job.message = f"{self.stage}{done}"
 
 
 @dataclass
@@ -46,13 +61,19 @@ class Job:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event)
     future: Future[Any] = field(default_factory=Future)
+    reporter: JobProgress = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reporter = JobProgress(self)
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        return self.reporter._cancel
 
     def step(self, done: float, total: float, message: str = "") -> None:
-        """Report progress; raises :class:`JobCancelled` when the job was cancelled."""
-        if self.cancel_event.is_set():
-            raise JobCancelled("cancelled")
+        """Report progress; raises :class:`~explainlm.progress.Cancelled` once cancelled."""
+        self.reporter.check()
         self.progress = max(0.0, min(1.0, done / total)) if total else 0.0
         if message:
             self.message = message
@@ -102,7 +123,7 @@ class JobQueue:
         with self._lock:
             for job in self._jobs.values():
                 if job.status in ("queued", "running"):
-                    job.cancel_event.set()
+                    job.reporter.cancel()
         for _ in self._threads:
             try:
                 self._queue.put(None, timeout=timeout)
@@ -136,7 +157,7 @@ class JobQueue:
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, a running one at its next progress step."""
         job = self.get(job_id)
-        job.cancel_event.set()
+        job.reporter.cancel()
         with self._lock:
             if job.status == "queued":
                 self._finish(job, "cancelled", error="cancelled")
@@ -183,7 +204,7 @@ class JobQueue:
                 self._busy += 1
             try:
                 result = job.fn(job)
-            except JobCancelled:
+            except Cancelled:
                 with self._lock:
                     self._finish(job, "cancelled", error="cancelled")
             except ApiError as e:

@@ -1,13 +1,24 @@
-"""Request checks made before any work is queued: limits, method names and parameters."""
+"""The server's own limits, checked before any work is queued (the request models check the rest).
+
+Values are validated by the service requests themselves (method names and parameters, ranges,
+labels); this module adds what only a shared server needs: size limits on texts, methods and
+parameters, and no access to its files.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from explainlm.errors import UserError
 from explainlm.server.config import Limits
 from explainlm.server.errors import ApiError
+
+
+def refuse_paths(body: Any) -> None:
+    """Fields that read or write files on the server are the CLI's, never the web API's."""
+    for name in getattr(body, "path_fields", ()):
+        if getattr(body, name, None) is not None:
+            raise ApiError(403, f"{name}: this server does not read or write files for requests")
 
 
 def check_texts(texts: Sequence[str], limits: Limits, what: str = "text") -> None:
@@ -43,58 +54,23 @@ def check_batch_tokens(n: int, limits: Limits) -> None:
         )
 
 
-def normalise_params(
-    raw: dict[str, dict[str, Any]] | list[str] | None,
-) -> dict[str, dict[str, Any]]:
-    """``{'lime': {'n_samples': 200}}`` or ``['lime.n_samples=200']`` → nested dict."""
-    if raw is None:
-        return {}
-    if isinstance(raw, list):
-        from explainlm.cli.explain import parse_params
-
-        try:
-            return parse_params(raw)
-        except UserError as e:
-            raise ApiError(400, str(e)) from None
-    return {k: dict(v) for k, v in raw.items()}
-
-
-def _check_sizes(name: str, value: Any, limit: int) -> None:
-    """No numeric parameter (or list of them) above ``limit``: they size the work."""
-    values = value if isinstance(value, (list, tuple)) else [value]
-    for v in values:
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > limit:
-            raise ApiError(400, f"parameter {name}={v} is above this server's limit ({limit})")
-
-
 def check_methods(
-    methods: Sequence[str] | None,
-    default: Sequence[str],
-    params: dict[str, dict[str, Any]],
-    limits: Limits,
-) -> list[str]:
-    """Known method names with valid parameters, at most ``limits.max_methods`` of them."""
-    from explainlm.methods import get_method
-
-    chosen = list(methods or default)
-    if not chosen:
-        raise ApiError(400, "no method given")
-    if len(chosen) > limits.max_methods:
+    methods: Sequence[str], params: dict[str, dict[str, Any]], limits: Limits
+) -> None:
+    """At most ``limits.max_methods`` methods; no numeric parameter above the server's limit
+    (parameters such as ``n_samples`` and ``steps`` size the work)."""
+    if len(methods) > limits.max_methods:
         raise ApiError(
-            400, f"too many methods: {len(chosen)} (at most {limits.max_methods} per request)"
+            400, f"too many methods: {len(methods)} (at most {limits.max_methods} per request)"
         )
-    if len(set(chosen)) != len(chosen):
-        raise ApiError(400, "a method is listed twice")
-    unknown = set(params) - set(chosen)
-    if unknown:
-        raise ApiError(400, f"params for a method not requested: {', '.join(sorted(unknown))}")
-    for m in chosen:
-        for k, v in params.get(m, {}).items():
-            _check_sizes(f"{m}.{k}", v, limits.max_method_param)
-        try:
-            get_method(m, **params.get(m, {}))
-        except UserError as e:
-            raise ApiError(400, str(e)) from None
-        except TypeError as e:
-            raise ApiError(400, f"bad parameters for {m}: {e}") from None
-    return chosen
+    for method, values in params.items():
+        for key, value in values.items():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for v in items:
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    if abs(v) > limits.max_method_param:
+                        raise ApiError(
+                            400,
+                            f"parameter {method}.{key}={v} is above this server's limit "
+                            f"({limits.max_method_param})",
+                        )

@@ -29,7 +29,8 @@ explainlm.errors.UserError: invalid options: text: Field required; txt: Extra in
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,30 +41,72 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from explainlm.errors import UserError
 from explainlm.progress import Progress
+from explainlm.results import json_safe
 from explainlm.store import RunContext, RunStore
+
+__all__ = [
+    "LocalModels",
+    "ModelProvider",
+    "ServiceContext",
+    "ServiceRequest",
+    "ServiceResult",
+    "build_request",
+    "json_safe",
+    "new_run_id",
+    "user_error_in",
+    "validation_message",
+]
 
 R = TypeVar("R", bound="ServiceRequest")
 
 
 class ServiceRequest(BaseModel):
-    """Base of every request: unknown fields are refused; ``command`` names the run in the store."""
+    """Base of every request: unknown fields are refused; ``command`` names the run in the store.
+
+    ``path_fields`` name the fields that read or write files on the machine that runs the job; a
+    front-end that serves remote users (the web app) refuses requests that set them.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     command: ClassVar[str] = ""
+    path_fields: ClassVar[tuple[str, ...]] = ()
 
     def spec(self) -> dict[str, Any]:
         """The normalised job spec stored with the run: all it takes to repeat or resume the job."""
         return self.model_dump(mode="json")
 
 
+class ServiceResult(Protocol):
+    """What every service returns: the run's id and its JSON document."""
+
+    run_id: str | None
+
+    def to_json_doc(self) -> dict[str, Any]: ...
+
+
 def validation_message(exc: ValidationError) -> str:
-    """One line naming each bad field: ``"lime.n_samples: Input should be greater than 1"``."""
+    """One line naming each bad field: ``"invalid options: lime.n_samples: …"``.
+
+    A :class:`UserError` raised by a validator is already a complete sentence: it is shown as is.
+    """
     parts = []
     for err in exc.errors()[:6]:
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, UserError):
+            return str(cause)
         where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "options"
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{where}: {msg}")
     return "invalid options: " + "; ".join(parts)
+
+
+def user_error_in(exc: ValidationError) -> UserError | None:
+    """The :class:`UserError` a validator raised, if that is what failed (bad values, not bad JSON)."""
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, UserError):
+            return cause
+    return None
 
 
 def build_request(cls: type[R], **fields: Any) -> R:
@@ -77,6 +120,10 @@ def build_request(cls: type[R], **fields: Any) -> R:
 class ModelProvider(Protocol):
     """Where services get models: the CLI loads them; the web app hands out its shared ones."""
 
+    def wrapper(self, name: str) -> Any:
+        """The loaded :class:`~explainlm.models.ModelWrapper` ``name`` (for the internals)."""
+        ...
+
     def task(self, name: str, task: str | None = None, **options: Any) -> Any:
         """The model ``name`` as a task (classifier, zero-shot classifier, generator)."""
         ...
@@ -86,26 +133,61 @@ class ModelProvider(Protocol):
         ...
 
 
-class LocalModels:
-    """Loads models in this process, once per (name, task, options)."""
+Announce = Callable[[str], AbstractContextManager[Any]]
 
-    def __init__(self, device: str | None = None) -> None:
+
+class LocalModels:
+    """Loads each model once in this process and makes tasks over it, cached per options.
+
+    ``announce(message)`` wraps each load (the CLI shows a spinner); :meth:`source` maps a
+    requested name to what is loaded (the web app's configured names map to paths).
+    """
+
+    max_tasks = 32
+
+    def __init__(self, device: str | None = None, *, announce: Announce | None = None) -> None:
         self.device = device
-        self._tasks: dict[tuple[Any, ...], Any] = {}
-        self._lock = threading.Lock()
+        self.announce: Announce = announce or (lambda _message: nullcontext())
+        self._wrappers: dict[str, Any] = {}
+        self._tasks: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._locks: dict[str, threading.RLock] = {}
+        self._load_lock = threading.Lock()
+
+    def source(self, name: str) -> str:
+        """Where the model called ``name`` loads from (here: the name itself)."""
+        return name
+
+    def wrapper(self, name: str) -> Any:
+        from explainlm.models import ModelWrapper
+
+        source = self.source(name)
+        with self._load_lock:
+            if name not in self._wrappers:
+                with self.announce(f"loading {name} …"):
+                    self._wrappers[name] = ModelWrapper.load(source, device=self.device)
+            return self._wrappers[name]
 
     def task(self, name: str, task: str | None = None, **options: Any) -> Any:
-        from explainlm.models import load_model
+        from explainlm.models import make_task
 
         opts = {k: v for k, v in options.items() if v is not None}
         key = (name, task, tuple(sorted((k, repr(v)) for k, v in opts.items())))
-        with self._lock:
-            if key not in self._tasks:
-                self._tasks[key] = load_model(name, task, device=self.device, **opts)
-            return self._tasks[key]
+        with self._load_lock:
+            if key in self._tasks:
+                self._tasks.move_to_end(key)
+                return self._tasks[key]
+        wrapper = self.wrapper(name)
+        with self.lock(name):  # zero-shot calibration runs the model
+            made = make_task(wrapper, task, **opts)
+        with self._load_lock:
+            self._tasks[key] = made
+            while len(self._tasks) > self.max_tasks:
+                self._tasks.popitem(last=False)
+        return made
 
     def lock(self, name: str) -> AbstractContextManager[Any]:
-        return nullcontext()
+        with self._load_lock:
+            return self._locks.setdefault(name, threading.RLock())
 
 
 def new_run_id() -> str:
@@ -121,14 +203,35 @@ class ServiceContext:
     models: ModelProvider = field(default_factory=LocalModels)
     source: str = "python"  # cli | server | ray | python: recorded with each run
 
+    def task(self, name: str, task: str | None = None, **options: Any) -> Any:
+        """``models.task(...)``, reported as the stage "loading NAME" (the first load is slow)."""
+        self.progress.start(f"loading {name}")
+        return self.models.task(name, task, **options)
+
+    def wrapper(self, name: str) -> Any:
+        """``models.wrapper(name)``, reported as the stage "loading NAME"."""
+        self.progress.start(f"loading {name}")
+        return self.models.wrapper(name)
+
     @contextmanager
     def recorded_run(
-        self, request: ServiceRequest, *, model: str | None = None, **extra: Any
+        self,
+        request: ServiceRequest,
+        *,
+        model: str | None = None,
+        resume: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Iterator[RunContext]:
-        """Record the request's run (spec, status, summary) around the work; a dummy without store."""
+        """Record the request's run (spec, status, summary) around the work; a dummy without store.
+
+        The stored parameters are the request's spec, then ``extra`` (facts learnt while running,
+        e.g. the model's labels), then ``source``. ``resume``: reopen that run instead.
+        """
         if self.store is None:
-            yield RunContext(None, new_run_id())  # type: ignore[arg-type]
+            yield RunContext(None, resume or new_run_id())
             return
-        params = {**request.spec(), **extra, "source": self.source}
-        with self.store.recorded_run(request.command, model=model, params=params) as run:
+        params = {**request.spec(), **(extra or {}), "source": self.source}
+        with self.store.recorded_run(
+            request.command, model=model, params=params, resume=resume
+        ) as run:
             yield run

@@ -17,7 +17,7 @@ import platform
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -29,9 +29,10 @@ import duckdb
 
 from explainlm.errors import UserError
 from explainlm.paths import home_dir
-from explainlm.store.schema import MIGRATIONS, RESULT_TABLES, SCHEMA_VERSION
+from explainlm.progress import Cancelled
+from explainlm.store.results import ResultTables, _json
+from explainlm.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-EXPORT_FORMATS = ("json", "parquet", "csv")
 _PROCESS_LOCK = threading.RLock()
 
 
@@ -54,10 +55,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str)
-
-
 @dataclass
 class RunRecord:
     run_id: str
@@ -75,7 +72,7 @@ class RunRecord:
         return asdict(self)
 
 
-class RunStore:
+class RunStore(ResultTables):
     """A DuckDB file holding runs and their results. Each write is its own transaction.
 
     Connections are opened per operation, so several commands can share the store one after another
@@ -194,19 +191,32 @@ class RunStore:
 
     @contextmanager
     def recorded_run(
-        self, command: str, *, model: str | None = None, params: Mapping[str, Any] | None = None
+        self,
+        command: str,
+        *,
+        model: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        resume: str | None = None,
     ) -> Iterator[RunContext]:
-        """Start a run, yield a :class:`RunContext`, and close the run as finished, failed or interrupted.
+        """Start a run (or reopen ``resume``), yield a :class:`RunContext`, and close the run as
+        finished, failed, interrupted or cancelled.
 
         Results written before an exception stay in the store (each write is its own transaction).
         """
-        ctx = RunContext(self, self.start_run(command, model=model, params=params))
+        if resume is not None:
+            run_id = self.reopen_run(resume).run_id
+        else:
+            run_id = self.start_run(command, model=model, params=params)
+        ctx = RunContext(self, run_id)
         try:
             yield ctx
         except KeyboardInterrupt:
             self.finish_run(
                 ctx.run_id, status="interrupted", summary=ctx.summary, error="interrupted"
             )
+            raise
+        except Cancelled:
+            self.finish_run(ctx.run_id, status="cancelled", summary=ctx.summary, error="cancelled")
             raise
         except BaseException as e:
             self.finish_run(
@@ -282,130 +292,6 @@ class RunStore:
         args.append(limit)
         with self.connect() as con:
             return [self._record(r) for r in con.execute(sql, args).fetchall()]
-
-    # --------------------------------------------------------------------------- results
-    def add_predictions(
-        self, run_id: str, predictions: Iterable[Mapping[str, Any]], start: int = 0
-    ) -> None:
-        rows = [
-            [
-                run_id,
-                start + i,
-                p["text"],
-                p["label"],
-                _json(p["probs"]),
-                _json(p.get("warnings") or []),
-            ]
-            for i, p in enumerate(predictions)
-        ]
-        with self.transaction() as con:
-            con.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-    def add_explanations(self, run_id: str, explanations: Iterable[Any], start: int = 0) -> None:
-        """Store explanations (:class:`~explainlm.explanation.Explanation` objects) in one transaction."""
-        rows = []
-        for i, e in enumerate(explanations):
-            d = e.to_dict()
-            rows.append(
-                [
-                    run_id,
-                    start + i,
-                    e.text,
-                    e.method,
-                    e.target,
-                    e.label,
-                    e.predicted,
-                    _json(e.probs),
-                    e.granularity,
-                    _json(d["units"]),
-                    _json(d["scores"]),
-                    e.delta,
-                    e.seconds,
-                    _json(d),
-                ]
-            )
-        with self.transaction() as con:
-            con.executemany(
-                "INSERT INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
-
-    def load_explanations(self, run_id: str) -> Any:
-        """The explanations of a run as an :class:`~explainlm.explanation.ExplanationSet`."""
-        from explainlm.explanation import Explanation, ExplanationSet
-
-        rows = self.results(self.get_run(run_id).run_id, "explanations")
-        return ExplanationSet([Explanation.from_dict(r["payload"]) for r in rows], run_id=run_id)
-
-    def put_items(self, run_id: str, kind: str, items: Mapping[str, Any]) -> None:
-        """Store per-item results of a dataset job in one transaction (``key -> payload``)."""
-        now = _now()
-        with self.transaction() as con:
-            con.executemany(
-                "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)",
-                [[run_id, kind, k, _json(v), now] for k, v in items.items()],
-            )
-
-    def get_items(self, run_id: str, kind: str) -> dict[str, Any]:
-        with self.connect() as con:
-            rows = con.execute(
-                "SELECT key, payload FROM items WHERE run_id = ? AND kind = ? ORDER BY key",
-                [run_id, kind],
-            ).fetchall()
-        return {k: json.loads(v) for k, v in rows}
-
-    def results(self, run_id: str, table: str = "predictions") -> list[dict[str, Any]]:
-        """Rows of one result table for a run, JSON columns decoded."""
-        if table not in RESULT_TABLES:
-            raise UserError(f"unknown result table {table!r}; known: {', '.join(RESULT_TABLES)}")
-        with self.connect() as con:
-            cur = con.execute(
-                f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {RESULT_TABLES[table]}", [run_id]
-            )
-            cols = [d[0] for d in cur.description]
-            types = [str(d[1]) for d in cur.description]
-            out = []
-            for row in cur.fetchall():
-                rec = {}
-                for c, t, v in zip(cols, types, row, strict=True):
-                    rec[c] = json.loads(v) if t == "JSON" and v is not None else v
-                out.append(rec)
-        return out
-
-    def result_tables(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
-        return {t: rows for t in RESULT_TABLES if (rows := self.results(run_id, t))}
-
-    def export(self, run_id: str, fmt: str, output: str | os.PathLike[str]) -> list[Path]:
-        """Export a run: JSON (run record and all results), or Parquet/CSV (one file per result table)."""
-        import pandas as pd
-
-        if fmt not in EXPORT_FORMATS:
-            raise UserError(
-                f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"
-            )
-        rec = self.get_run(run_id)
-        tables = self.result_tables(rec.run_id)
-        out = Path(output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "json":
-            out.write_text(json.dumps({"run": rec.to_dict(), **tables}, indent=2, default=str))
-            return [out]
-        if not tables:
-            tables = {"runs": [rec.to_dict()]}
-        written = []
-        for name, rows in tables.items():
-            target = out if len(tables) == 1 else out.with_name(f"{out.stem}.{name}{out.suffix}")
-            frame = pd.DataFrame(
-                [
-                    {k: _json(v) if isinstance(v, (dict, list)) else v for k, v in r.items()}
-                    for r in rows
-                ]
-            )
-            if fmt == "parquet":
-                frame.to_parquet(target, index=False)
-            else:
-                frame.to_csv(target, index=False)
-            written.append(target)
-        return written
 
 
 @dataclass

@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from explainlm.datasets.core import read_labelled
 from explainlm.errors import DataFormatError
 
 
@@ -82,7 +81,9 @@ def evaluate_classifier(
     if label_map is None and meta.get("label_values") and meta.get("labels"):
         label_map = dict(zip(meta["label_values"], meta["labels"], strict=True))
     mapping.update({str(k): str(v) for k, v in (label_map or {}).items()})
-    table = read_labelled(path, text_column=text_column, label_column=label_column, limit=limit)
+    from explainlm.training.data import read_source
+
+    table = read_source(path, text_column=text_column, label_column=label_column, limit=limit)
     assert table.labels is not None
     gold = []
     for value, line in zip(table.labels, table.lines, strict=True):

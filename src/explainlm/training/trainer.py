@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -27,15 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.datasets.core import read_labelled
 from explainlm.errors import DataFormatError, UserError
-from explainlm.models.sources import resolve_source
-from explainlm.training.batching import collate, length_batches, predict_ids
-from explainlm.training.metrics import classification_metrics, format_metrics
+from explainlm.progress import Progress, as_progress
+from explainlm.training.data import read_source
+from explainlm.training.loop import FitResult, build_model
+from explainlm.training.loop import fit as fit_model
 from explainlm.training.output import (
     package_version,
     prepare_output,
-    quiet_transformers,
     save_model_dir,
 )
 
@@ -120,6 +118,10 @@ def _check_params(p: Mapping[str, Any]) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
+    if p.get("augment"):
+        from explainlm.training.augment import parse_augment
+
+        parse_augment(p["augment"])
 
 
 def _label_ids(
@@ -142,6 +144,73 @@ def _label_ids(
     return ids
 
 
+# ------------------------------------------------------------------------------ data
+@dataclass
+class _Data:
+    """Encoded-ready training data: texts and label ids (and the dev set, when given)."""
+
+    names: list[str]
+    values: list[str]
+    train_texts: list[str]
+    train_y: list[int]
+    dev_texts: list[str] | None
+    dev_y: list[int]
+    augmented: int = 0
+
+
+def _label_names(values: list[str], label_names: Sequence[str] | None, path: Path) -> list[str]:
+    if len(values) < 2:
+        raise UserError(
+            f"{path}: the training data has only one label ({values[0]!r}); "
+            "a classifier needs at least two"
+        )
+    if label_names is None:
+        return [str(v) for v in values]
+    names = [str(n).strip() for n in label_names]
+    if len(names) != len(values):
+        raise UserError(
+            f"{len(names)} label names ({', '.join(names)}) given for {len(values)} labels in "
+            f"{path} ({', '.join(values)}); give one name per label, in sorted order"
+        )
+    if len(set(names)) != len(names) or not all(names):
+        raise UserError(f"label names must be distinct and non-empty (got {', '.join(names)})")
+    return names
+
+
+def _load_data(
+    train_path: str | os.PathLike[str],
+    dev_path: str | os.PathLike[str] | None,
+    p: Mapping[str, Any],
+    label_names: Sequence[str] | None,
+    augment: str | None,
+) -> _Data:
+    cols = {"text_column": p["text_column"], "label_column": p["label_column"]}
+    train = read_source(train_path, limit=p["limit"], **cols)
+    values = _sorted_values(train.labels)
+    names = _label_names(values, label_names, train.path)
+    value_to_id = {v: i for i, v in enumerate(values)}
+    data = _Data(
+        names,
+        values,
+        list(train.texts),
+        _label_ids(train.labels, train.lines, value_to_id, train.path, values),
+        None,
+        [],
+    )
+    if dev_path is not None:
+        dev = read_source(dev_path, limit=p["dev_limit"], **cols)
+        data.dev_texts = list(dev.texts)
+        data.dev_y = _label_ids(dev.labels, dev.lines, value_to_id, dev.path, values)
+    if augment:
+        from explainlm.training.augment import augment_texts
+
+        extra = augment_texts(data.train_texts, augment)
+        data.train_texts += [t for _, t in extra]
+        data.train_y += [data.train_y[i] for i, _ in extra]
+        data.augmented = len(extra)
+    return data
+
+
 # ------------------------------------------------------------------------------ training
 def train_classifier(
     train_path: str | os.PathLike[str],
@@ -162,8 +231,9 @@ def train_classifier(
     patience: int = 1,
     limit: int | None = None,
     dev_limit: int | None = None,
+    augment: str | None = None,
     device: str | None = None,
-    progress: bool = True,
+    progress: bool | Progress = True,
     log: LogFn = print,
 ) -> TrainResult:
     """Fine-tune ``base_model`` on a labelled file (TSV/CSV/JSONL, or a dataset ``NAME:SPLIT``) and save it.
@@ -172,184 +242,78 @@ def train_classifier(
     renames them in that order (``["negative", "positive"]`` for SST-2's ``0``/``1``). With a dev
     file, every epoch is evaluated on it, training stops after ``patience`` epochs without a better
     dev accuracy, and the best epoch's weights are saved. Without one, the last epoch is saved.
+    ``augment="swap:gender"`` adds, for every training text with a gendered term, a copy with the
+    terms swapped and the same label (counterfactual data augmentation; ``swap:race`` or
+    ``swap:PAIRS.csv`` work too). ``progress``: a :class:`~explainlm.progress.Progress`, or a bool.
 
     >>> r = train_classifier("train.tsv", "dev.tsv", output_dir="out", text_column="sentence",
     ...                      label_names=["negative", "positive"], epochs=2)   # doctest: +SKIP
     >>> r.best_epoch, r.labels                                               # doctest: +SKIP
     (2, ['negative', 'positive'])
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.optimization import get_linear_schedule_with_warmup
-
     params: dict[str, Any] = {
         "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "weight_decay": weight_decay, "warmup_ratio": warmup_ratio, "max_length": max_length,
         "seed": seed, "patience": patience, "limit": limit, "dev_limit": dev_limit,
+        "augment": augment,
     }  # fmt: skip
     _check_params(params)
     out_dir = Path(output_dir)
     prepare_output(out_dir)
-    train = read_labelled(
-        train_path, text_column=text_column, label_column=label_column, limit=limit
-    )
-    assert train.labels is not None
-    values = _sorted_values(train.labels)
-    if len(values) < 2:
-        raise UserError(
-            f"{train.path}: the training data has only one label ({values[0]!r}); "
-            "a classifier needs at least two"
-        )
-    names = [str(v) for v in values]
-    if label_names is not None:
-        names = [str(n).strip() for n in label_names]
-        if len(names) != len(values):
-            raise UserError(
-                f"{len(names)} label names ({', '.join(names)}) given for {len(values)} labels in "
-                f"{train.path} ({', '.join(values)}); give one name per label, in sorted order"
-            )
-        if len(set(names)) != len(names) or not all(names):
-            raise UserError(f"label names must be distinct and non-empty (got {', '.join(names)})")
-    value_to_id = {v: i for i, v in enumerate(values)}
-    train_y = _label_ids(train.labels, train.lines, value_to_id, train.path, values)
-    dev = None
-    if dev_path is not None:
-        dev = read_labelled(
-            dev_path, text_column=text_column, label_column=label_column, limit=dev_limit
-        )
-        assert dev.labels is not None
-        dev_y = _label_ids(dev.labels, dev.lines, value_to_id, dev.path, values)
-
-    source = resolve_source(base_model)
+    cols = {"text_column": text_column, "label_column": label_column}
+    data = _load_data(train_path, dev_path, {**params, **cols}, label_names, augment)
     dev_t = _resolve_device(device)
     _seed_everything(seed)
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(source.path)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source.path,
-            num_labels=len(names),
-            id2label=dict(enumerate(names)),
-            label2id={n: i for i, n in enumerate(names)},
-            ignore_mismatched_sizes=True,
-            dtype=torch.float32,
-        )
-    model.config.architectures = [type(model).__name__]
-    model.to(dev_t)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-    def encode(texts: list[str]) -> list[list[int]]:
-        return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-
-    train_ids = encode(train.texts)
-    dev_ids = encode(dev.texts) if dev is not None else []
+    model, tokenizer = build_model(base_model, data.names, dev_t)
     log(
-        f"training {source.name} on {len(train_ids)} rows ({len(names)} labels: {', '.join(names)})"
-        + (f", dev {len(dev_ids)} rows" if dev is not None else ", no dev file")
+        f"training {base_model} on {len(data.train_texts)} rows ({len(data.names)} labels: "
+        f"{', '.join(data.names)})"
+        + (f", {data.augmented} of them added by {augment}" if augment else "")
+        + (f", dev {len(data.dev_texts)} rows" if data.dev_texts is not None else ", no dev file")
         + f"; device {dev_t}"
     )
+    fit = fit_model(model, tokenizer, data, {**params, **cols}, dev_t, as_progress(progress), log)
+    return _save(model, tokenizer, data, fit, params, out_dir, str(dev_t), log,
+                 {"base_model": str(base_model), "train_file": _source_name(train_path),
+                  "dev_file": _source_name(dev_path) if dev_path is not None else None, **cols})  # fmt: skip
 
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [
-        {
-            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": weight_decay,
-        },
-        {
-            "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-            "weight_decay": 0.0,
-        },
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=learning_rate)
-    steps_per_epoch = -(-len(train_ids) // batch_size)
-    total = steps_per_epoch * epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
-    labels_t = torch.tensor(train_y, dtype=torch.long)
-    lengths = [len(x) for x in train_ids]
 
-    from tqdm.auto import tqdm
-
-    history: list[dict[str, Any]] = []
-    best_epoch, best_acc, best_state, bad_epochs = 0, -1.0, None, 0
-    start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        model.train()
-        rng = np.random.default_rng([seed, epoch])
-        batches = length_batches(lengths, batch_size, rng)
-        total_loss, seen = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not progress, unit="batch")
-        for step, idx in enumerate(bar, start=1):
-            out = model(**collate(train_ids, idx, pad_id, dev_t), labels=labels_t[idx].to(dev_t))
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            total_loss += out.loss.detach().item() * len(idx)
-            seen += len(idx)
-            if step % 20 == 0 or step == len(batches):
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}")
-        bar.close()
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "train_loss": total_loss / max(seen, 1),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        if dev is not None:
-            metrics = classification_metrics(
-                dev_y, predict_ids(model, dev_ids, batch_size, pad_id, dev_t), names
-            )
-            row.update(metrics)
-            log(
-                f"epoch {epoch}: train loss {row['train_loss']:.4f}\n"
-                + format_metrics(metrics, names, f"dev (epoch {epoch})")
-            )
-            if metrics["accuracy"] > best_acc:
-                best_epoch, best_acc, bad_epochs = epoch, metrics["accuracy"], 0
-                best_state = {
-                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
-                }
-            else:
-                bad_epochs += 1
-        else:
-            best_epoch = epoch
-            log(f"epoch {epoch}: train loss {row['train_loss']:.4f}")
-        history.append(row)
-        if dev is not None and bad_epochs >= patience and epoch < epochs:
-            log(
-                f"early stopping: no better dev accuracy for {bad_epochs} epoch(s); "
-                f"best epoch {best_epoch} (accuracy {best_acc:.4f})"
-            )
-            break
-    train_seconds = time.perf_counter() - start
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    dev_metrics = history[best_epoch - 1] if dev is not None else None
-    dev_metrics = (
-        {k: v for k, v in dev_metrics.items() if k not in ("epoch", "seconds")}
-        if dev_metrics
-        else None
-    )
-
+def _save(
+    model: Any,
+    tokenizer: Any,
+    data: _Data,
+    fit: FitResult,
+    params: Mapping[str, Any],
+    out_dir: Path,
+    device: str,
+    log: LogFn,
+    sources: Mapping[str, Any],
+) -> TrainResult:
+    dev_metrics = None
+    if data.dev_texts is not None:
+        best = fit.history[fit.best_epoch - 1]
+        dev_metrics = {k: v for k, v in best.items() if k not in ("epoch", "seconds")}
     meta = {
         "kind": "sequence_classifier",
-        "labels": names,
-        "label_values": values,
-        "base_model": str(base_model),
-        "train_file": _source_name(train_path),
-        "dev_file": _source_name(dev_path) if dev_path is not None else None,
-        "text_column": text_column,
-        "label_column": label_column,
-        "params": {**params, "train_rows": len(train_ids), "dev_rows": len(dev_ids)},
-        "history": history,
-        "epochs_run": len(history),
-        "best_epoch": best_epoch,
+        "labels": data.names,
+        "label_values": data.values,
+        **sources,
+        "params": {
+            **params,
+            "train_rows": len(data.train_texts),
+            "augmented_rows": data.augmented,
+            "dev_rows": len(data.dev_texts or []),
+        },  # fmt: skip
+        "history": fit.history,
+        "epochs_run": len(fit.history),
+        "best_epoch": fit.best_epoch,
         "dev_metrics": dev_metrics,
-        "device": str(dev_t),
-        "train_seconds": round(train_seconds, 2),
+        "device": device,
+        "train_seconds": round(fit.seconds, 2),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "explainlm_version": package_version(),
     }
     save_model_dir(model, tokenizer, meta, out_dir)
-    log(f"saved the epoch-{best_epoch} model to {out_dir} ({train_seconds:.0f} s of training)")
-    return TrainResult(
-        out_dir, names, history, best_epoch, dev_metrics, meta["train_seconds"], str(dev_t), values
-    )
+    log(f"saved the epoch-{fit.best_epoch} model to {out_dir} ({fit.seconds:.0f} s of training)")
+    return TrainResult(out_dir, data.names, fit.history, fit.best_epoch, dev_metrics,
+                       meta["train_seconds"], device, data.values)  # fmt: skip

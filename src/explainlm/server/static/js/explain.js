@@ -3,7 +3,6 @@ import { runWork } from "./api.js";
 import { clear, el } from "./dom.js";
 import { exportButtons, explanationsView, generationView } from "./views.js";
 
-export const METHODS = ["occlusion", "integrated_gradients", "grad_x_input", "saliency", "smoothgrad", "attention", "lime", "kernel_shap", "random"];
 const DEFAULT = ["occlusion", "integrated_gradients"];
 
 /** A progress bar with a cancel button while a background job runs. */
@@ -21,17 +20,30 @@ export function progressBox() {
   return { box, update };
 }
 
-export function methodBoxes(name, chosen) {
+/**
+ * One checkbox per method the server offers (GET /api/methods), the chosen ones first;
+ * each box's tooltip is the method's summary and citation.
+ */
+export function methodBoxes(name, chosen, methods) {
+  const first = chosen.map((m) => methods.find((x) => x.name === m)).filter(Boolean);
+  const ordered = [...first, ...methods.filter((m) => !chosen.includes(m.name))];
   return el(
     "fieldset",
     { class: "methods" },
     el("legend", {}, "methods"),
-    METHODS.map((m) => el("label", { class: "check" }, el("input", { type: "checkbox", name, value: m, checked: chosen.includes(m) }), m)),
+    ordered.map((m) =>
+      el(
+        "label",
+        { class: "check", title: [m.description, m.citation].filter(Boolean).join(" — ") },
+        el("input", { type: "checkbox", name, value: m.name, checked: chosen.includes(m.name) }),
+        m.name,
+      ),
+    ),
   );
 }
 
 export const explainPage = {
-  build(root, { models, notice }) {
+  build(root, { models, methods, notice }) {
     const text = el("textarea", { id: "explain-text", placeholder: "Type a sentence to explain…" }, "This movie was wonderful, touching and funny.");
     const model = el("select", { id: "explain-model" }, models.models.map((m) => el("option", { value: m.name }, m.name)));
     const task = el(
@@ -54,7 +66,7 @@ export const explainPage = {
       { class: "panel", id: "explain-form" },
       el("label", {}, "text", text),
       el("div", { class: "row" }, el("label", {}, "model", model), el("label", {}, "task", task), labelsBox, el("label", {}, "granularity", gran)),
-      methodBoxes("explain-method", DEFAULT),
+      methodBoxes("explain-method", DEFAULT, methods.methods),
       el("div", { class: "row" }, button),
     );
     form.addEventListener("submit", async (ev) => {

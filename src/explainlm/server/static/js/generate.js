@@ -5,7 +5,7 @@ import { methodBoxes, progressBox } from "./explain.js";
 import { exportButtons, generationView } from "./views.js";
 
 export const generatePage = {
-  build(root, { models, notice }) {
+  build(root, { models, methods, notice }) {
     const prompt = el("textarea", { id: "generate-prompt", placeholder: "A prompt…" }, "The capital of France is");
     const gens = models.models.filter((m) => m.kind !== "sequence_classifier");
     const model = el("select", { id: "generate-model" }, (gens.length ? gens : models.models).map((m) => el("option", { value: m.name }, m.name)));
@@ -30,7 +30,7 @@ export const generatePage = {
         el("label", {}, "target text", targetText),
         el("label", {}, "target", target),
       ),
-      methodBoxes("generate-method", ["occlusion"]),
+      methodBoxes("generate-method", ["occlusion"], methods.methods),
       el("div", { class: "row" }, button),
     );
     form.addEventListener("submit", async (ev) => {

@@ -7,6 +7,7 @@ import { historyPage } from "./history.js";
 const pages = { explain: explainPage, generate: generatePage, history: historyPage };
 const built = new Set();
 let models = null;
+let methods = null;
 
 export function notice(message) {
   const box = document.getElementById("notice");
@@ -19,6 +20,11 @@ async function loadModels() {
   return models;
 }
 
+async function loadMethods() {
+  if (!methods) methods = await api("/api/methods");
+  return methods;
+}
+
 async function show() {
   const name = (location.hash.slice(1).split("/")[0] || "explain").toLowerCase();
   const page = pages[name] ? name : "explain";
@@ -28,7 +34,7 @@ async function show() {
   notice("");
   try {
     if (!built.has(page)) {
-      await pages[page].build(root, { models: await loadModels(), notice });
+      await pages[page].build(root, { models: await loadModels(), methods: await loadMethods(), notice });
       built.add(page);
     }
     if (pages[page].enter) await pages[page].enter(root, location.hash);
@@ -47,6 +53,7 @@ document.getElementById("token-form").addEventListener("submit", (ev) => {
   setToken(document.getElementById("token-input").value.trim());
   document.getElementById("token-form").hidden = true;
   models = null;
+  methods = null;
   built.clear();
   show();
 });

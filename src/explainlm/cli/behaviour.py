@@ -1,0 +1,525 @@
+"""``explainlm global importance | surrogate | sensitivity | layers``: what a model relies on across
+a dataset. Options map onto :mod:`explainlm.services.behaviour` requests; results print as tables,
+``--json`` prints one document, ``--output`` writes .json/.parquet/.html/.png/.svg files."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from explainlm.cli.common import DEFAULT_MODEL, JsonOpt, ModelOpt, console, emit_json, err_console
+
+app = typer.Typer(
+    help="Global behaviour: dataset-level importance, surrogates, sensitivity, layer attribution.",
+    no_args_is_help=True,
+)
+
+DatasetOpt = Annotated[
+    str | None, typer.Option("--dataset", "-d", help="Built-in dataset (sst2, …) or a file.")
+]
+SplitOpt = Annotated[str | None, typer.Option(help="Split of a built-in dataset.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Only the first N texts.")]
+TextColOpt = Annotated[str, typer.Option(help="Text column of a file.")]
+LabelColOpt = Annotated[str, typer.Option(help="Gold-label column of a file (if present).")]
+LabelsOpt = Annotated[
+    str | None, typer.Option(help="Labels, comma-separated (zero-shot or black-box models).")
+]
+TemplateOpt = Annotated[str | None, typer.Option(help="Zero-shot prompt template with {text}.")]
+EndpointOpt = Annotated[
+    list[str] | None,
+    typer.Option("--endpoint", help="Black-box option KEY=VALUE (body, token, timeout_s, …)."),
+]
+MethodOpt = Annotated[
+    str,
+    typer.Option(help="Attribution method (occlusion is faithful on both built-in model kinds)."),
+]
+ParamOpt = Annotated[list[str] | None, typer.Option("--param", help="Method parameter KEY=VALUE.")]
+TargetOpt = Annotated[str | None, typer.Option(help="Target: prob (default), logit:LABEL, …")]
+OutputOpt = Annotated[
+    list[str] | None,
+    typer.Option("--output", "-o", help="Write .json, .parquet, .html, .png or .svg (repeatable)."),
+]
+ResumeOpt = Annotated[str | None, typer.Option(help="Resume an interrupted run by its id.")]
+ChunkOpt = Annotated[int, typer.Option(help="Texts per stored chunk.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of bootstrap, splits and random orders.")]
+BootOpt = Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples.")]
+BudgetOpt = Annotated[int, typer.Option(help="Token budget per forward pass.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, …")]
+
+
+def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values are read as JSON when they parse (numbers, lists, objects)."""
+    from explainlm.errors import UserError
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{what} takes KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _data(
+    model: str,
+    dataset: str | None,
+    texts: list[str] | None,
+    split: str | None,
+    limit: int | None,
+    text_column: str,
+    label_column: str,
+    labels: str | None,
+    template: str | None,
+    endpoint: list[str] | None,
+    device: str | None,
+    max_batch_tokens: int,
+    seed: int,
+    n_boot: int,
+    output: list[str] | None,
+) -> dict[str, Any]:
+    from explainlm.cli.common import split_list
+
+    return {
+        "model": model,
+        "dataset": dataset,
+        "texts": texts or None,
+        "split": split,
+        "limit": limit,
+        "text_column": text_column,
+        "label_column": label_column,
+        "labels": split_list(labels),
+        "template": template.replace("\\n", "\n") if template else None,
+        "endpoint": _kv(endpoint, "--endpoint"),
+        "device": device,
+        "max_batch_tokens": max_batch_tokens,
+        "seed": seed,
+        "n_boot": n_boot,
+        "outputs": output or [],
+    }
+
+
+def _run(cls: Any, fields: dict[str, Any]) -> Any:
+    from explainlm.progress import TerminalProgress
+    from explainlm.services import behaviour as svc
+    from explainlm.services.base import LocalModels, ServiceContext, build_request
+    from explainlm.store import open_store
+
+    fields = {k: v for k, v in fields.items() if v is not None}
+    req = build_request(cls, **fields)  # bad options fail here, before any model loads
+    ctx = ServiceContext(
+        store=open_store(),
+        progress=TerminalProgress(),
+        models=LocalModels(device=req.device),
+        source="cli",
+    )
+    result = svc.run(req, ctx)
+    for path in req.outputs:
+        err_console.print(f"wrote {path}", markup=False, soft_wrap=True)
+    return result
+
+
+def _ci(d: dict[str, Any] | None) -> str:
+    if not d:
+        return "–"
+    return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
+
+
+def _trust(meta: dict[str, Any]) -> None:
+    for t in meta.get("trust", []) or []:
+        style = "green" if t.get("ok") else "yellow"
+        console.print(f"[{style}]{t['text']}[/{style}]", soft_wrap=True, highlight=False)
+
+
+# ------------------------------------------------------------------------------- commands
+def importance_cmd(
+    model: ModelOpt = DEFAULT_MODEL,
+    dataset: DatasetOpt = None,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts (instead of --dataset).")] = None,
+    method: MethodOpt = "occlusion",
+    param: ParamOpt = None,
+    target: TargetOpt = None,
+    ngram_max: Annotated[int, typer.Option(help="Longest n-gram (1 = words only).")] = 1,
+    min_count: Annotated[int, typer.Option(help="Minimum occurrences of a feature.")] = 5,
+    min_texts: Annotated[int, typer.Option(help="Minimum texts containing a feature.")] = 2,
+    group_by: Annotated[str, typer.Option(help="explained | gold | none.")] = "explained",
+    rank: Annotated[str, typer.Option(help="mean | mean_abs | total | lower.")] = "mean",
+    top: Annotated[int, typer.Option(help="Features shown per class.")] = 15,
+    check_faithfulness: Annotated[
+        int, typer.Option(help="Texts for the trust check (0: off).")
+    ] = 50,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    text_column: TextColOpt = "text",
+    label_column: LabelColOpt = "label",
+    labels: LabelsOpt = None,
+    template: TemplateOpt = None,
+    endpoint: EndpointOpt = None,
+    chunk_size: ChunkOpt = 32,
+    resume: ResumeOpt = None,
+    seed: SeedOpt = 0,
+    n_boot: BootOpt = 1000,
+    max_batch_tokens: BudgetOpt = 2048,
+    device: DeviceOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dataset-level importance of words and n-grams per class, with bootstrap CIs over texts.
+
+    Examples:
+
+        explainlm global importance -m models/minilm-sst2 -d sst2 --limit 200 -o imp.html
+
+        explainlm global importance -m http://127.0.0.1:8000/api/predict --endpoint body='{"model":"m"}' -d reviews.tsv
+    """
+    from explainlm.services.behaviour import ImportanceRequest
+
+    fields = _data(
+        model,
+        dataset,
+        texts,
+        split,
+        limit,
+        text_column,
+        label_column,
+        labels,
+        template,
+        endpoint,
+        device,
+        max_batch_tokens,
+        seed,
+        n_boot,
+        output,
+    )
+    fields.update(
+        method=method,
+        method_params=_kv(param, "--param"),
+        target=target,
+        ngram_max=ngram_max,
+        min_count=min_count,
+        min_texts=min_texts,
+        group_by=group_by,
+        rank=rank,
+        top=top,
+        check_faithfulness=check_faithfulness,
+        chunk_size=chunk_size,
+        resume=resume,
+    )
+    imp = _run(ImportanceRequest, fields)
+    if as_json:
+        emit_json(imp.to_json_doc(k=top))
+        return
+    _trust(imp.meta)
+    for cls in imp.classes:
+        t = Table(title=f"{cls} · {imp.class_counts[cls]} texts · ranked by {rank}")
+        for col in ("feature", "n", "texts", "mean [95% CI]", "mean |score|", "Σ|score|/texts"):
+            t.add_column(col, justify="left" if col == "feature" else "right")
+        for r in imp.top(cls, top):
+            t.add_row(
+                r["feature"],
+                str(r["n"]),
+                str(r["n_texts"]),
+                f"{r['mean']:+.4f} [{r['mean_low']:+.4f}, {r['mean_high']:+.4f}]",
+                f"{r['mean_abs']:.4f}",
+                f"{r['total']:.4f}",
+            )
+        console.print(t)
+    console.print(f"run {imp.run_id}", style="dim")
+
+
+def surrogate_cmd(
+    model: ModelOpt = DEFAULT_MODEL,
+    dataset: DatasetOpt = None,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts (instead of --dataset).")] = None,
+    kinds: Annotated[str, typer.Option(help="tree, logistic (comma-separated).")] = "tree,logistic",
+    features: Annotated[str, typer.Option(help="bow and/or top_words.")] = "bow",
+    top_k: Annotated[int, typer.Option(help="Top attributed words (features=top_words).")] = 100,
+    importance_run: Annotated[str | None, typer.Option(help="Reuse this importance run.")] = None,
+    method: MethodOpt = "occlusion",
+    param: ParamOpt = None,
+    ngram_max: Annotated[int, typer.Option(help="Longest n-gram feature.")] = 1,
+    min_df: Annotated[int, typer.Option(help="Minimum texts per feature.")] = 2,
+    test_size: Annotated[float, typer.Option(help="Held-out share.")] = 0.3,
+    tree_depth: Annotated[int, typer.Option(help="Depth of the reported tree.")] = 3,
+    max_depth: Annotated[int, typer.Option(help="Deepest tree on the curve.")] = 8,
+    max_nonzero: Annotated[int, typer.Option(help="Most words in the linear surrogate.")] = 50,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    text_column: TextColOpt = "text",
+    label_column: LabelColOpt = "label",
+    labels: LabelsOpt = None,
+    template: TemplateOpt = None,
+    endpoint: EndpointOpt = None,
+    chunk_size: ChunkOpt = 32,
+    resume: ResumeOpt = None,
+    seed: SeedOpt = 0,
+    n_boot: BootOpt = 1000,
+    max_batch_tokens: BudgetOpt = 2048,
+    device: DeviceOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Surrogates trained to imitate the model: held-out fidelity, curve, rules and weights.
+
+    Examples:
+
+        explainlm global surrogate -m models/minilm-sst2 -d sst2 -o surrogates.html
+
+        explainlm global surrogate -m smollm2-135m -d sst2 --limit 300 --features bow,top_words
+    """
+    from explainlm.cli.common import split_list
+    from explainlm.services.behaviour import SurrogateRequest
+
+    fields = _data(
+        model,
+        dataset,
+        texts,
+        split,
+        limit,
+        text_column,
+        label_column,
+        labels,
+        template,
+        endpoint,
+        device,
+        max_batch_tokens,
+        seed,
+        n_boot,
+        output,
+    )
+    fields.update(
+        kinds=split_list(kinds),
+        features=split_list(features),
+        top_k=top_k,
+        importance_run=importance_run,
+        method=method,
+        method_params=_kv(param, "--param"),
+        ngram_max=ngram_max,
+        min_df=min_df,
+        test_size=test_size,
+        tree_depth=tree_depth,
+        max_depth=max_depth,
+        max_nonzero=max_nonzero,
+        chunk_size=chunk_size,
+        resume=resume,
+    )
+    res = _run(SurrogateRequest, fields)
+    if as_json:
+        emit_json(res.to_json_doc())
+        return
+    t = Table(title=f"surrogates of {res.meta.get('model')} · {res.meta.get('n_texts')} texts")
+    for col in (
+        "surrogate",
+        "features",
+        "size",
+        "held-out fidelity",
+        "most-common label",
+        "gold acc. (surrogate / model)",
+    ):
+        t.add_column(col)
+    for r in res.reports:
+        size = ", ".join(
+            f"{k}={v}" for k, v in r.complexity.items() if k in ("depth", "leaves", "nonzero")
+        )
+        gold = f"{_ci(r.gold_accuracy)} / {_ci(r.model_accuracy)}" if r.gold_accuracy else "–"
+        t.add_row(r.kind, r.feature_set, size, _ci(r.fidelity), _ci(r.baseline_fidelity), gold)
+    console.print(t)
+    for r in res.reports:
+        console.print(f"\n[bold]{r.kind} on {r.feature_set}[/bold]: {r.verdict}", soft_wrap=True)
+        if r.rules:
+            console.print(r.rules, markup=False, highlight=False)
+        if r.weights:
+            console.print(
+                ", ".join(f"{w['feature']} {w['weight']:+.2f}" for w in r.weights[:15]),
+                markup=False,
+            )
+    console.print(f"run {res.run_id}", style="dim")
+
+
+def sensitivity_cmd(
+    model: ModelOpt = DEFAULT_MODEL,
+    dataset: DatasetOpt = None,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts (instead of --dataset).")] = None,
+    method: MethodOpt = "occlusion",
+    param: ParamOpt = None,
+    importance_run: Annotated[str | None, typer.Option(help="Reuse this importance run.")] = None,
+    x: Annotated[
+        str, typer.Option(help="fraction (of the words) or count (of words).")
+    ] = "fraction",
+    grid: Annotated[str | None, typer.Option(help="Grid points, comma-separated.")] = None,
+    n_random: Annotated[int, typer.Option(help="Random orders per text.")] = 5,
+    replace: Annotated[str, typer.Option(help="remove | mask | pad.")] = "remove",
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    text_column: TextColOpt = "text",
+    label_column: LabelColOpt = "label",
+    labels: LabelsOpt = None,
+    template: TemplateOpt = None,
+    endpoint: EndpointOpt = None,
+    chunk_size: ChunkOpt = 32,
+    resume: ResumeOpt = None,
+    seed: SeedOpt = 0,
+    n_boot: BootOpt = 1000,
+    max_batch_tokens: BudgetOpt = 2048,
+    device: DeviceOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How the prediction moves as words are removed: attribution order against random order.
+
+    Example:
+
+        explainlm global sensitivity -m models/minilm-sst2 -d sst2 --limit 300 -o sens.png
+    """
+    from explainlm.cli.common import split_list
+    from explainlm.errors import UserError
+    from explainlm.services.behaviour import SensitivityRequest
+
+    points = None
+    if grid:
+        try:
+            points = [float(v) for v in split_list(grid) or []]
+        except ValueError:
+            raise UserError(f"--grid takes numbers, got {grid!r}") from None
+    fields = _data(
+        model,
+        dataset,
+        texts,
+        split,
+        limit,
+        text_column,
+        label_column,
+        labels,
+        template,
+        endpoint,
+        device,
+        max_batch_tokens,
+        seed,
+        n_boot,
+        output,
+    )
+    fields.update(
+        method=method,
+        method_params=_kv(param, "--param"),
+        importance_run=importance_run,
+        x=x,
+        grid=points,
+        n_random=n_random,
+        replace=replace,
+        chunk_size=chunk_size,
+        resume=resume,
+    )
+    res = _run(SensitivityRequest, fields)
+    if as_json:
+        emit_json(res.to_json_doc())
+        return
+    t = Table(title=f"sensitivity of {res.meta.get('model')} · {res.meta.get('n_texts')} texts")
+    t.add_column("share removed" if res.x == "fraction" else "words removed")
+    t.add_column("drop · attribution order")
+    t.add_column("drop · random order")
+    for j, q in enumerate(res.grid):
+        a, r = res.curves["attribution"], res.curves["random"]
+        t.add_row(
+            f"{q:g}",
+            f"{a['drop'][j]:.3f} [{a['low'][j]:.3f}, {a['high'][j]:.3f}]",
+            f"{r['drop'][j]:.3f} [{r['low'][j]:.3f}, {r['high'][j]:.3f}]",
+        )
+    console.print(t)
+    console.print(res.reading(), soft_wrap=True)
+    console.print(f"run {res.run_id}", style="dim")
+
+
+def layers_cmd(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts (or --dataset).")] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    dataset: DatasetOpt = None,
+    points: Annotated[str, typer.Option(help="Hook points (layers.*.resid_post, embed, …).")] = (
+        "layers.*.resid_post"
+    ),
+    method: Annotated[
+        str, typer.Option(help="grad_x_activation | grad_cam | integrated_gradients.")
+    ] = ("grad_x_activation"),
+    steps: Annotated[int, typer.Option(help="Integration points (integrated_gradients).")] = 32,
+    baseline: Annotated[
+        str, typer.Option(help="pad | mask | zero (integrated_gradients).")
+    ] = "pad",
+    target: TargetOpt = None,
+    split: SplitOpt = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N texts (default 20 of a dataset).")
+    ] = None,
+    text_column: TextColOpt = "text",
+    label_column: LabelColOpt = "label",
+    labels: LabelsOpt = None,
+    template: TemplateOpt = None,
+    seed: SeedOpt = 0,
+    max_batch_tokens: BudgetOpt = 2048,
+    device: DeviceOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Layer attribution at named hook points: a layer × token map per text.
+
+    Example:
+
+        explainlm global layers "A gorgeous, witty film." -m models/minilm-sst2 -o layers.html
+    """
+    from explainlm.cli.common import split_list
+    from explainlm.services.behaviour import LayersRequest
+
+    fields = _data(
+        model,
+        dataset,
+        texts,
+        split,
+        limit,
+        text_column,
+        label_column,
+        labels,
+        template,
+        None,
+        device,
+        max_batch_tokens,
+        seed,
+        1,
+        output,
+    )
+    fields.update(
+        points=split_list(points), method=method, steps=steps, baseline=baseline, target=target
+    )
+    res = _run(LayersRequest, fields)
+    if as_json:
+        emit_json(res.to_json_doc())
+        return
+    for i, t in enumerate(res.texts):
+        tab = Table(title=f"{t['text'][:70]} → {t['predicted']} (explaining {t['label']})")
+        tab.add_column("point")
+        tab.add_column("Σ")
+        tab.add_column("strongest positions")
+        for p, row in zip(res.points, t["scores"], strict=True):
+            order = sorted(range(len(row)), key=lambda k: -abs(row[k]))[:4]
+            tops = ", ".join(
+                f"{t['tokens'][k].strip() or repr(t['tokens'][k])} {row[k]:+.3g}" for k in order
+            )
+            tab.add_row(p, f"{sum(row):+.3g}", tops)
+        console.print(tab)
+        if i >= 4 and len(res.texts) > 5:
+            console.print(f"… {len(res.texts) - 5} more texts in --output / --json", style="dim")
+            break
+    console.print(f"run {res.run_id}", style="dim")
+
+
+app.command("importance")(importance_cmd)
+app.command("surrogate")(surrogate_cmd)
+app.command("sensitivity")(sensitivity_cmd)
+app.command("layers")(layers_cmd)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``explainlm global …`` to the root app."""
+    root.add_typer(app, name="global")

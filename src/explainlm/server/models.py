@@ -1,0 +1,74 @@
+"""The models a server offers: loaded once per configured name, shared by every task and request.
+
+:class:`ModelRegistry` is the web app's :class:`~explainlm.services.base.ModelProvider`: a request
+names a model by its configured name only; anything that looks like a filesystem path or a hub id
+is refused before the name is even looked up, and one job at a time runs each model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from explainlm.server.config import ModelSpec
+from explainlm.server.errors import ApiError
+from explainlm.services.base import LocalModels
+
+
+def looks_like_path(name: str) -> bool:
+    """A path (``/``, ``\\``, ``~``, ``.``) or an ``owner/model`` hub id."""
+    return any(c in name for c in "/\\") or name.startswith(("~", "."))
+
+
+class ModelRegistry(LocalModels):
+    """Loads each configured model once; hands out task wrappers and a lock per model."""
+
+    def __init__(self, specs: Sequence[ModelSpec], device: str | None = None) -> None:
+        super().__init__(device)
+        self.specs = {s.name: s for s in specs}
+        self._model_locks = {name: threading.RLock() for name in self.specs}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.specs)
+
+    def check(self, name: str | None) -> str:
+        """The configured name a request asks for (default: the first); 4xx otherwise."""
+        if name is None or name == "":
+            return self.names[0]
+        if looks_like_path(name):
+            raise ApiError(
+                403,
+                "models are chosen by name from the server's list; paths and hub ids are not "
+                f"accepted (available: {', '.join(self.names)})",
+            )
+        if name not in self.specs:
+            raise ApiError(
+                400, f"unknown model {name!r}; this server offers: {', '.join(self.names)}"
+            )
+        return name
+
+    def source(self, name: str) -> str:
+        return self.specs[self.check(name)].source
+
+    def lock(self, name: str) -> Any:
+        """Hold while running a model: one request at a time per model."""
+        return self._model_locks[self.check(name)]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """``GET /api/models``: name, whether it is loaded, and its kind once known."""
+        out = []
+        for name in self.specs:
+            w = self._wrappers.get(name)
+            kind = getattr(w, "kind", None)
+            out.append({"name": name, "loaded": w is not None, "kind": kind, "tasks": _tasks(kind)})
+        return out
+
+
+def _tasks(kind: str | None) -> list[str]:
+    if kind == "causal_lm":
+        return ["zero_shot", "generator"]
+    if kind == "sequence_classifier":
+        return ["sequence_classifier"]
+    return []

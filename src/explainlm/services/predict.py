@@ -1,0 +1,72 @@
+"""Predict: labels and probabilities for texts (``explainlm predict``, ``POST /api/predict``).
+
+>>> req = PredictRequest(texts=["A fine film."], model="smollm2-135m")
+>>> req.command, req.max_new_tokens
+('predict', 20)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
+from explainlm.services.common import TaskOptions, TextsInput
+
+CHUNK = 32  # texts per stored chunk (progress and cancellation points)
+
+
+class PredictRequest(TaskOptions, TextsInput, ServiceRequest):
+    """Every option of ``explainlm predict``."""
+
+    command: ClassVar[str] = "predict"
+    path_fields: ClassVar[tuple[str, ...]] = ("input",)
+
+    max_new_tokens: int = Field(20, ge=1, description="Generator task: tokens to generate.")
+    truncate: bool = Field(True, description="False: error on texts over the model's limit.")
+
+
+@dataclass
+class PredictResult:
+    run_id: str | None
+    model: str
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        return dict(Counter(p["label"] for p in self.predictions))
+
+    def to_json_doc(self) -> dict[str, Any]:
+        """``{"run_id", "model", "predictions": [{"text", "label", "probs", "warnings"?}]}``."""
+        return json_safe(
+            {"run_id": self.run_id, "model": self.model, "predictions": self.predictions}
+        )
+
+
+def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
+    """Predict every text, storing each chunk as it is done."""
+    texts = request.read_texts()
+    clf = ctx.task(request.model, request.task, **request.task_options())
+    kw: dict[str, Any] = {"truncation": request.truncate}
+    if clf.task == "generator":
+        kw["max_new_tokens"] = request.max_new_tokens
+    result = PredictResult(None, request.model)
+    extra = {"n_texts": len(texts), **clf.describe(), "truncate": request.truncate}
+    with (
+        ctx.models.lock(request.model),
+        ctx.recorded_run(request, model=request.model, extra=extra) as run,
+        ctx.progress.stage_of("predicting", len(texts)) as progress,
+    ):
+        result.run_id = run.run_id
+        for start in range(0, len(texts), CHUNK):
+            chunk = texts[start : start + CHUNK]
+            out = [p.to_dict() for p in clf.predict(chunk, **kw)]
+            if ctx.store is not None:
+                ctx.store.add_predictions(run.run_id, out, start=start)
+            result.predictions += out
+            progress.advance(len(chunk))
+        run.summary = {"n": len(result.predictions), "label_counts": result.label_counts}
+    return result
