@@ -3,7 +3,7 @@ most important change the prediction, and does keeping only that preserve it?
 
 For each explanation, features (words or text tokens) are ranked by score, highest first, and for
 each removal fraction q (default 10%, 20%, 50%) the top ``k = ⌈q·d⌉`` features form a set S_q
-(:func:`explainlm.evaluation.faithfulness.top_k_sets`, ``rounding="ceil"``: every text gets at
+(:func:`explainlm.engine.ranking.top_k_sets`, ``rounding="ceil"``: every text gets at
 least one feature; a fraction whose set equals the previous one's is skipped). With f the
 explanation's target (for generation: the target summed over the generated tokens) and features
 removed as ``remove`` does (deleted, the text re-tokenized):
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from explainlm.engine.contract import AttributionEngine, item_rng
+from explainlm.engine.ranking import top_k_sets
 from explainlm.errors import UserError
-from explainlm.evaluation.faithfulness import top_k_sets
 
 CHECK_FRACTIONS = (0.1, 0.2, 0.5)
 

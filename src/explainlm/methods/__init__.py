@@ -2,7 +2,7 @@
 
 >>> from explainlm.methods import get_method, METHODS
 >>> sorted(METHODS)[:3]
-['attention', 'attention_rollout', 'grad_x_input']
+['attention', 'attention_mask_ig', 'attention_rollout']
 >>> get_method("integrated_gradients", steps=16).params["steps"]
 16
 >>> get_method("lime", n_samples=0)
