@@ -261,17 +261,13 @@ def _resume(request: CompareRequest, ctx: ServiceContext) -> tuple[str, dict[str
             raise UserError(
                 f"cannot resume {rec.run_id}: its {key} was {rec.params[key]!r}, now {value!r}"
             )
-    ctx.store.reopen_run(rec.run_id)
     return rec.run_id, ctx.store.get_items(rec.run_id, ITEM_KIND)
 
 
 def run(request: CompareRequest, ctx: ServiceContext) -> CompareResult:
     """Compare the reference with every variant (see the module docstring)."""
-    from contextlib import contextmanager
-
     from explainlm.compression.compare import CompareConfig, run_comparison
     from explainlm.compression.summary import summarize
-    from explainlm.store import RunContext
 
     texts, gold_labels = _examples(request)
     ref = ctx.models.task(request.reference, request.task, **request.task_options())
@@ -301,24 +297,14 @@ def run(request: CompareRequest, ctx: ServiceContext) -> CompareResult:
         calibration=_calibration(request, ref, texts, gold),
     )
     done: dict[str, Any] = {}
-
-    @contextmanager
-    def recording() -> Any:
-        if not request.resume:
-            with ctx.recorded_run(request, model=request.reference, n_texts=len(texts)) as r:
-                yield r
-            return
+    run_id = None
+    if request.resume:
         run_id, stored = _resume(request, ctx)
         done.update(stored)
-        r = RunContext(ctx.store, run_id)
-        try:
-            yield r
-        except BaseException as e:
-            ctx.store.finish_run(run_id, status="failed", summary=r.summary, error=repr(e))  # type: ignore[union-attr]
-            raise
-        ctx.store.finish_run(run_id, summary=r.summary)  # type: ignore[union-attr]
+    extra = {"n_texts": len(texts)}
+    recording = ctx.recorded_run(request, model=request.reference, resume=run_id, extra=extra)
 
-    with ctx.models.lock(request.reference), recording() as rec:
+    with ctx.models.lock(request.reference), recording as rec:
 
         def save(key: str, payload: Any) -> None:
             if ctx.store is not None:
