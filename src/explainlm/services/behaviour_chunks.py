@@ -55,7 +55,7 @@ def load_texts(req: GlobalRequest) -> tuple[list[str], list[str] | None, str]:
 def load_classifier(ctx: ServiceContext, req: GlobalRequest) -> Any:
     """The model as a classifier: a black box, or a model from ``ctx.models``."""
     from explainlm.models import Classifier
-    from explainlm.models.blackbox import is_blackbox_spec, load_blackbox
+    from explainlm.models.blackbox_loading import is_blackbox_spec, load_blackbox
 
     if is_blackbox_spec(req.model):
         clf = load_blackbox(req.model, req.labels, **req.endpoint)
@@ -76,7 +76,7 @@ def load_classifier(ctx: ServiceContext, req: GlobalRequest) -> Any:
 def recorded(ctx: ServiceContext, req: GlobalRequest, **extra: Any) -> Iterator[RunContext]:
     """A new recorded run, or the run named by ``req.resume`` reopened (its options must agree)."""
     if not req.resume:
-        with ctx.recorded_run(req, model=req.model, **extra) as run:
+        with ctx.recorded_run(req, model=req.model, extra=extra) as run:
             yield run
         return
     store = ctx.store
@@ -91,19 +91,9 @@ def recorded(ctx: ServiceContext, req: GlobalRequest, **extra: Any) -> Iterator[
             raise UserError(
                 f"cannot resume {rec.run_id}: its {key} was {rec.params.get(key)!r}, now {spec.get(key)!r}"
             )
-    store.reopen_run(rec.run_id)
-    run = RunContext(store, rec.run_id, dict(rec.summary or {}))
-    try:
+    with ctx.recorded_run(req, model=req.model, resume=rec.run_id) as run:
+        run.summary.update(rec.summary or {})
         yield run
-    except KeyboardInterrupt:
-        store.finish_run(run.run_id, status="interrupted", summary=run.summary, error="interrupted")
-        raise
-    except BaseException as e:
-        store.finish_run(
-            run.run_id, status="failed", summary=run.summary, error=f"{type(e).__name__}: {e}"
-        )
-        raise
-    store.finish_run(run.run_id, summary=run.summary)
 
 
 def chunked(
@@ -187,6 +177,7 @@ def explanation_records(
             target=req.target,
             method_params={req.method: req.method_params},
             max_batch_tokens=req.max_batch_tokens,
+            check=False,  # dataset-level trust: faithfulness_check on a sample (behaviour.trust)
         )
         return [
             TextRecord.from_explanation(
@@ -243,7 +234,7 @@ def all_records(ctx: ServiceContext, run_id: str, texts: Sequence[str]) -> list[
 def clf_lock(ctx: ServiceContext, req: GlobalRequest) -> Any:
     from contextlib import nullcontext
 
-    from explainlm.models.blackbox import is_blackbox_spec
+    from explainlm.models.blackbox_loading import is_blackbox_spec
 
     return nullcontext() if is_blackbox_spec(req.model) else ctx.models.lock(req.model)
 
