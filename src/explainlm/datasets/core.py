@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explainlm.datasets import loaders
+from explainlm.datasets import domains, loaders
 from explainlm.datasets.examples import RationaleExample, align_token_rationale, windows
 from explainlm.datasets.tables import TextTable, read_table
 from explainlm.errors import UserError
@@ -82,6 +82,24 @@ for _name, _doc in (
             _name,
             "test",
             lambda root, split, group, limit: loaders.load_eraser(root, split, limit=limit),
+            _doc,
+        ),
+    )
+
+for _name, _path, _loader, _doc in (
+    ("medical-abstracts", "domains/medical-abstracts", domains.load_medical_abstracts,
+     "Medical abstracts, 5 condition classes (Schopf et al. 2022); fixed 75/25 split"),
+    ("unfair-tos", "domains/unfair-tos", domains.load_unfair_tos,
+     "Terms-of-service sentences, fair / unfair (Lippi et al. 2019); split by service"),
+    ("financial-phrasebank", "domains/financial-phrasebank", domains.load_financial_phrasebank,
+     "Financial news sentences, positive / negative / neutral (Malo et al. 2014); fixed split"),
+):  # fmt: skip
+    DATASETS.add(
+        _name,
+        DatasetSpec(
+            _path,
+            "test",
+            lambda root, split, group, limit, _load=_loader: _load(root, split, limit),
             _doc,
         ),
     )

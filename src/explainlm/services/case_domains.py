@@ -1,0 +1,136 @@
+"""The case studies' recipes: per domain, its defaults (:data:`DOMAINS`) and the steps that build
+its document (:data:`RECIPES`). The plain-language summary and the key figures are written by
+:mod:`explainlm.services.case_summary` from the sections, so every sentence quotes a measured
+number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from explainlm.errors import UserError
+from explainlm.services.base import ServiceContext
+
+FINANCE_TEMPLATE = (
+    "Financial news: {text}\nFor the company, is this news positive, negative or neutral?\nAnswer:"
+)
+TOS_TEMPLATE = "Terms of service clause: {text}\nIs this clause fair or unfair to the consumer?\nAnswer:"
+
+DOMAINS: dict[str, dict[str, Any]] = {
+    "medicine": {"dataset": "medical-abstracts", "model": "models/minilm-medical",
+                 "train_limit": 1200, "epochs": 2, "max_length": 128, "eval_limit": 400,
+                 "surrogate_limit": 400, "bios_model": "models/minilm-biosbias",
+                 "title": "Medical abstracts: which condition is this abstract about?"},
+    "finance": {"dataset": "financial-phrasebank", "model": "models/minilm-finance",
+                "train_limit": 2000, "epochs": 2, "max_length": 64, "eval_limit": 600,
+                "surrogate_limit": 600,
+                "title": "Financial news: is this sentence good or bad news for the company?"},
+    "law": {"dataset": "unfair-tos", "model": "models/minilm-tos", "train_limit": 3000,
+            "epochs": 2, "max_length": 64, "eval_limit": 800, "surrogate_limit": 800,
+            "title": "Terms of service: is this clause unfair to the consumer?"},
+    "moderation": {"dataset": "hatexplain", "model": "models/minilm-hatexplain",
+                   "train_limit": 2000, "epochs": 2, "max_length": 128, "eval_limit": 400,
+                   "surrogate_limit": 400,
+                   "title": "Content moderation: is this post toxic?"},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A domain's checks (no model) and its ``build(req, ctx) -> document``."""
+
+    domain: str
+    check: Callable[[Any], None]
+    build: Callable[[Any, ServiceContext], dict[str, Any]]
+
+
+def _check_data(req: Any) -> None:
+    from explainlm.datasets import load_dataset
+
+    name = DOMAINS[req.domain]["dataset"]
+    try:
+        load_dataset(name, split="test", data_dir=req.data_dir, limit=1)
+    except UserError as e:
+        raise UserError(f"case {req.domain}: {e}") from None
+
+
+def _examples(req: Any, limit: int | None) -> list[Any]:
+    from explainlm.datasets import load_dataset
+
+    name = DOMAINS[req.domain]["dataset"]
+    return load_dataset(name, split="test", data_dir=req.data_dir, limit=limit)
+
+
+def _core(req: Any, ctx: ServiceContext) -> tuple[dict[str, Any], list[Any], list[dict]]:
+    """The steps every case shares: model, test metrics, explanations, faithfulness."""
+    from explainlm.services.case_steps import (
+        ensure_model,
+        explain_section,
+        faithfulness_section,
+        pick_examples,
+        test_metrics,
+    )
+
+    dataset = DOMAINS[req.domain]["dataset"]
+    model = ensure_model(ctx, req, dataset)
+    examples = _examples(req, req.eval_limit)
+    metrics, preds = test_metrics(ctx, req.model, examples, model["labels"], req)
+    shown = pick_examples(examples, preds, req.explain_right, req.explain_wrong)
+    expl = explain_section(ctx, req.model, [examples[i].text for i in shown],
+                           [examples[i].label for i in shown])  # fmt: skip
+    faith = faithfulness_section(ctx, req.model, dataset, req.faithfulness_limit, req)
+    doc = {"domain": req.domain, "title": DOMAINS[req.domain]["title"], "dataset": dataset,
+           "model": model, "metrics": metrics, "explanations": expl, "faithfulness": faith,
+           "n_test_available": len(_examples(req, None))}  # fmt: skip
+    return doc, examples, preds
+
+
+def build_medicine(req: Any, ctx: ServiceContext) -> dict[str, Any]:
+    from explainlm.services.case_sections import bios_section, importance_section, surrogate_section
+    from explainlm.services.case_summary import finish
+
+    doc, _examples_, _preds = _core(req, ctx)
+    doc["importance"] = importance_section(ctx, req, doc["dataset"])
+    doc["surrogate"] = surrogate_section(ctx, req, doc["dataset"])
+    doc["bios"] = bios_section(ctx, req)
+    return finish(doc)
+
+
+def build_finance(req: Any, ctx: ServiceContext) -> dict[str, Any]:
+    from explainlm.services.case_sections import (
+        compression_section,
+        counterfactual_section,
+        llm_section,
+    )
+    from explainlm.services.case_summary import finish
+
+    doc, examples, preds = _core(req, ctx)
+    labels = doc["model"]["labels"]
+    doc["llm"] = llm_section(ctx, req, examples, preds, labels, FINANCE_TEMPLATE)
+    wrong = [e.text for e, p in zip(examples, preds, strict=True) if p["label"] != e.label]
+    right = [e.text for e, p in zip(examples, preds, strict=True) if p["label"] == e.label]
+    texts = (right[: (req.counterfactuals + 1) // 2] + wrong)[: req.counterfactuals]
+    if texts:
+        doc["counterfactuals"] = counterfactual_section(ctx, req, texts)
+    if req.variants:
+        doc["compression"] = compression_section(ctx, req, doc["dataset"])
+    return finish(doc)
+
+
+RECIPES: dict[str, Recipe] = {
+    "medicine": Recipe("medicine", _check_data, build_medicine),
+    "finance": Recipe("finance", _check_data, build_finance),
+}
+
+
+def _not_yet(domain: str) -> Recipe:
+    def build(req: Any, ctx: ServiceContext) -> dict[str, Any]:
+        raise UserError(f"the {domain} case is not built yet")
+
+    return Recipe(domain, lambda req: (_ for _ in ()).throw(UserError(
+        f"the {domain} case is not built yet: medicine and finance are")), build)  # fmt: skip
+
+
+for _d in DOMAINS:
+    RECIPES.setdefault(_d, _not_yet(_d))
