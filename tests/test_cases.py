@@ -52,9 +52,7 @@ def test_domain_loaders_split_and_label(data_dir: Path) -> None:
     assert len(med) == 2888 and len({e.label for e in med}) == 5
 
 
-def test_finance_case_end_to_end(
-    tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_path: Path
-) -> None:
+def test_finance_case_end_to_end(tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_path: Path) -> None:
     from cases_results import results_markdown
 
     store = RunStore(tmp_path / "runs.duckdb")
@@ -81,3 +79,31 @@ def test_finance_case_end_to_end(
     assert [s["question"] for s in doc["summary"]][0] == "What does the model rely on?"
     for section in ("llm", "counterfactuals", "compression", "faithfulness"):
         assert section in doc
+
+
+def test_medicine_case_end_to_end(
+    tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    req = tiny_case(
+        "medicine", tmp_path, tiny_bert_dir, tiny_llama_dir,
+        bios_model=str(tmp_path / "bios"), bios_limit=30, max_length=48,
+    )  # fmt: skip
+    res = run(req, ServiceContext(store=store))
+    doc = load_case(store, res.run_id)
+    assert {"importance", "surrogate", "bios"} <= set(doc)
+    # every step is its own recorded run, named in the report as the evidence
+    html = Path(res.files[1]).read_text()
+    for step in ("importance", "surrogate", "bios"):
+        run_id = doc[step]["run_id"]
+        assert store.get_run(run_id).status == "finished" and run_id in html
+    assert doc["bios"]["model"]["trained_now"] and "Bias in Bios" in html
+    # per-class F1 equals scikit-learn's on the stored predictions
+    from sklearn.metrics import f1_score
+
+    preds = [p["label"] for p in store.results(doc["metrics"]["predict_run"])]
+    gold = [e.label for e in load_dataset("medical-abstracts", split="test", limit=24)]
+    labels = doc["metrics"]["labels"]
+    ours = [r["f1"] for r in doc["metrics"]["per_class"]]
+    ref = f1_score(gold, preds, labels=labels, average=None, zero_division=0)
+    assert ours == pytest.approx(list(ref))

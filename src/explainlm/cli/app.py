@@ -14,6 +14,7 @@ from explainlm.cli import (
     audit,
     behaviour,
     benchmark,
+    case,
     compare,
     demo,
     explain,
@@ -50,6 +51,7 @@ COMMAND_MODULES = (
     models,
     runs,
     demo,
+    case,  # explainlm case DOMAIN
 )
 for module in COMMAND_MODULES:
     module.register(app)

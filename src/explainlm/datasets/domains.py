@@ -147,7 +147,10 @@ def load_unfair_tos(
     chosen = [s for s in services if split == "all" or (s in test) == (split == "test")]
     examples = []
     for service in chosen:
-        sent_file, tag_file = root / "sentences" / f"{service}.txt", root / "tags" / f"{service}.txt"
+        sent_file, tag_file = (
+            root / "sentences" / f"{service}.txt",
+            root / "tags" / f"{service}.txt",
+        )
         sentences = sent_file.read_text(encoding="utf-8").splitlines()
         tags = _need(tag_file).read_text(encoding="utf-8").splitlines()
         if len(sentences) != len(tags):
@@ -160,8 +163,9 @@ def load_unfair_tos(
             tag_list = tag_line.split()
             meta = {"service": service, "line": line, "tags": tag_list}
             examples.append(
-                RationaleExample(f"{service}:{line}", sentence.strip(), unfair_label(tag_list),
-                                 meta=meta)  # fmt: skip
+                RationaleExample(
+                    f"{service}:{line}", sentence.strip(), unfair_label(tag_list), meta=meta
+                )  # fmt: skip
             )
     examples.sort(key=lambda e: (_key(e.text), e.id))
     return _limit(examples, limit)

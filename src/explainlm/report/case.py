@@ -116,7 +116,7 @@ def importance_section(imp: Mapping[str, Any]) -> str:
     d = imp["document"]
     rows = [[esc(r["class"]), esc(r["feature"]), str(r.get("n_texts", "")),
              with_ci(r.get("mean"), r.get("mean_low"), r.get("mean_high"))] for r in d["table"]]  # fmt: skip
-    trust = (d.get("trust") or {}).get("reading") or (d.get("trust") or {}).get("verdict") or ""
+    trust = " ".join(t.get("text", "") for t in d.get("trust") or [])
     return ("<h2>What does the model rely on, condition by condition?</h2><p>Dataset-level importance "
             f"({esc(d.get('method'))}, pooled per predicted class; ranked by the lower CI bound). "
             f"{esc(trust)}</p>" + _table(["class", "word", "texts", "mean effect [95% CI]"], rows)
@@ -200,7 +200,9 @@ def case_html(doc: Mapping[str, Any]) -> str:
     if "metrics" in doc:
         parts.append(metrics_section(doc["metrics"]))
     if "explanations" in doc:
-        parts.append(explanations_section(doc["explanations"], "Why: correct and wrong predictions"))
+        parts.append(
+            explanations_section(doc["explanations"], "Why: correct and wrong predictions")
+        )
     if "faithfulness" in doc:
         parts.append(faithfulness_table(doc["faithfulness"]))
     parts += [render(doc[key]) for key, render in SECTIONS if doc.get(key)]

@@ -295,8 +295,9 @@ def evaluate_chunk(
     by_id = {examples[i].id: keys[i] for i in idx}
     for r in res.rows:
         payload[by_id[r["example"]]]["rows"].append({x: y for x, y in r.items() if x != "text"})
+    owner_of_text = {e.text: i for e, i in zip(exps, owner, strict=True)}  # e.text: as truncated
     for a in res.agreement:
-        text_owner = next(i for i in idx if examples[i].text == a["text"])
+        text_owner = owner_of_text[a["text"]]
         payload[keys[text_owner]]["agreement"].append({x: y for x, y in a.items() if x != "text"})
     return json_safe(payload)
 

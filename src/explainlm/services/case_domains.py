@@ -15,7 +15,9 @@ from explainlm.services.base import ServiceContext
 FINANCE_TEMPLATE = (
     "Financial news: {text}\nFor the company, is this news positive, negative or neutral?\nAnswer:"
 )
-TOS_TEMPLATE = "Terms of service clause: {text}\nIs this clause fair or unfair to the consumer?\nAnswer:"
+TOS_TEMPLATE = (
+    "Terms of service clause: {text}\nIs this clause fair or unfair to the consumer?\nAnswer:"
+)
 
 DOMAINS: dict[str, dict[str, Any]] = {
     "medicine": {"dataset": "medical-abstracts", "model": "models/minilm-medical",
@@ -62,6 +64,16 @@ def _examples(req: Any, limit: int | None) -> list[Any]:
     return load_dataset(name, split="test", data_dir=req.data_dir, limit=limit)
 
 
+def step(doc: dict[str, Any], key: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run one step, keep its section under ``key`` and its wall time under ``timings``."""
+    import time
+
+    started = time.perf_counter()
+    out = fn(*args)
+    doc.setdefault("timings", {})[key] = time.perf_counter() - started
+    return out
+
+
 def _core(req: Any, ctx: ServiceContext) -> tuple[dict[str, Any], list[Any], list[dict]]:
     """The steps every case shares: model, test metrics, explanations, faithfulness."""
     from explainlm.services.case_steps import (
@@ -73,16 +85,18 @@ def _core(req: Any, ctx: ServiceContext) -> tuple[dict[str, Any], list[Any], lis
     )
 
     dataset = DOMAINS[req.domain]["dataset"]
-    model = ensure_model(ctx, req, dataset)
+    doc: dict[str, Any] = {"domain": req.domain, "title": DOMAINS[req.domain]["title"],
+                           "dataset": dataset, "n_test_available": len(_examples(req, None))}  # fmt: skip
+    doc["model"] = step(doc, "model", ensure_model, ctx, req, dataset)
     examples = _examples(req, req.eval_limit)
-    metrics, preds = test_metrics(ctx, req.model, examples, model["labels"], req)
+    doc["metrics"], preds = step(doc, "metrics", test_metrics, ctx, req.model, examples,
+                                 doc["model"]["labels"], req)  # fmt: skip
     shown = pick_examples(examples, preds, req.explain_right, req.explain_wrong)
-    expl = explain_section(ctx, req.model, [examples[i].text for i in shown],
-                           [examples[i].label for i in shown])  # fmt: skip
-    faith = faithfulness_section(ctx, req.model, dataset, req.faithfulness_limit, req)
-    doc = {"domain": req.domain, "title": DOMAINS[req.domain]["title"], "dataset": dataset,
-           "model": model, "metrics": metrics, "explanations": expl, "faithfulness": faith,
-           "n_test_available": len(_examples(req, None))}  # fmt: skip
+    doc["explanations"] = step(doc, "explanations", explain_section, ctx, req.model,
+                               [examples[i].text for i in shown],
+                               [examples[i].label for i in shown])  # fmt: skip
+    doc["faithfulness"] = step(doc, "faithfulness", faithfulness_section, ctx, req.model,
+                               dataset, req.faithfulness_limit, req)  # fmt: skip
     return doc, examples, preds
 
 
@@ -91,9 +105,9 @@ def build_medicine(req: Any, ctx: ServiceContext) -> dict[str, Any]:
     from explainlm.services.case_summary import finish
 
     doc, _examples_, _preds = _core(req, ctx)
-    doc["importance"] = importance_section(ctx, req, doc["dataset"])
-    doc["surrogate"] = surrogate_section(ctx, req, doc["dataset"])
-    doc["bios"] = bios_section(ctx, req)
+    doc["importance"] = step(doc, "importance", importance_section, ctx, req, doc["dataset"])
+    doc["surrogate"] = step(doc, "surrogate", surrogate_section, ctx, req, doc["dataset"])
+    doc["bios"] = step(doc, "bios", bios_section, ctx, req)
     return finish(doc)
 
 
@@ -107,14 +121,16 @@ def build_finance(req: Any, ctx: ServiceContext) -> dict[str, Any]:
 
     doc, examples, preds = _core(req, ctx)
     labels = doc["model"]["labels"]
-    doc["llm"] = llm_section(ctx, req, examples, preds, labels, FINANCE_TEMPLATE)
+    doc["llm"] = step(doc, "llm", llm_section, ctx, req, examples, preds, labels, FINANCE_TEMPLATE)
     wrong = [e.text for e, p in zip(examples, preds, strict=True) if p["label"] != e.label]
     right = [e.text for e, p in zip(examples, preds, strict=True) if p["label"] == e.label]
     texts = (right[: (req.counterfactuals + 1) // 2] + wrong)[: req.counterfactuals]
     if texts:
-        doc["counterfactuals"] = counterfactual_section(ctx, req, texts)
+        doc["counterfactuals"] = step(doc, "counterfactuals", counterfactual_section, ctx, req,
+                                      texts)  # fmt: skip
     if req.variants:
-        doc["compression"] = compression_section(ctx, req, doc["dataset"])
+        doc["compression"] = step(doc, "compression", compression_section, ctx, req,
+                                  doc["dataset"])  # fmt: skip
     return finish(doc)
 
 

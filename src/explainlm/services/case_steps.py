@@ -186,7 +186,10 @@ def verdict_of(e: Any) -> dict[str, Any]:
         comp = check.get("comprehensiveness")
         rand = (check.get("random") or {}).get("comprehensiveness") or 0.0
         ok = comp is not None and comp - rand >= 0.02 and comp > 0
-        return {"status": "passes" if ok else "fails", "gain": None if comp is None else comp - rand}
+        return {
+            "status": "passes" if ok else "fails",
+            "gain": None if comp is None else comp - rand,
+        }
 
 
 def faithfulness_section(
@@ -202,7 +205,7 @@ def faithfulness_section(
     breq = benchmark.BenchmarkRequest(
         model=model, dataset=dataset, split="test", methods=methods,
         metrics=["comprehensiveness", "sufficiency"], limit=limit, seed=req.seed,
-        n_boot=max(req.n_boot, 100), window="first",
+        n_boot=max(req.n_boot, 100),
     )  # fmt: skip
     res = benchmark.run(breq, sub(ctx))
     doc = res.to_json_doc()

@@ -64,8 +64,12 @@ def relies_on(doc: dict[str, Any]) -> str:
             words = [r["feature"] for r in rows if r["class"] == cls][:3]
             if words:
                 parts.append(f"{cls}: {', '.join(words)}")
-        return ("Across the test abstracts, the words that push the model most towards each class "
-                f"are — {'; '.join(parts)}.")  # fmt: skip
+        checks = doc["importance"]["document"].get("trust") or []
+        caveat = "" if all(t.get("ok") for t in checks) else (
+            " (but the sampled faithfulness check of these attributions did not pass: read them "
+            "with caution)")  # fmt: skip
+        return ("Across the test texts, the words that push the model most towards each class "
+                f"are — {'; '.join(parts)}{caveat}.")  # fmt: skip
     words: Counter[str] = Counter()
     for item in doc["explanations"]["items"]:
         if item["verdict"].get("status") == "passes":
@@ -73,8 +77,10 @@ def relies_on(doc: dict[str, Any]) -> str:
             pairs = sorted(zip(e["word_scores"], e["words"], strict=True), reverse=True)[:3]
             words.update(w.lower() for s, w in pairs if s > 0)
     top = ", ".join(w for w, _ in words.most_common(6)) or "no word stands out"
-    return f"In the explained predictions that passed the faithfulness check, the words that carry " \
-           f"the decision most often are: {top}."
+    return (
+        f"In the explained predictions that passed the faithfulness check, the words that carry "
+        f"the decision most often are: {top}."
+    )
 
 
 def fails(doc: dict[str, Any]) -> str:
@@ -102,8 +108,10 @@ def groups(doc: dict[str, Any]) -> str:
         concl = doc["bios"]["document"].get("conclusions") or []
         return ("On biographies of medical professionals (Bias in Bios): " + " ".join(concl[:3])
                 if concl else "The Bias-in-Bios audit drew no conclusion.")  # fmt: skip
-    return ("This data carries no attribute of people (gender, race, …), so group differences "
-            "were not measured here.")
+    return (
+        "This data carries no attribute of people (gender, race, …), so group differences "
+        "were not measured here."
+    )
 
 
 def trust(doc: dict[str, Any]) -> str:
@@ -120,8 +128,10 @@ def trust(doc: dict[str, Any]) -> str:
                 f", against {rnd['mean']:.2f} for words picked at random (n = {faith['n']} texts): "
                 + ("the explanations point at words the model really uses. " if better else
                    "not clearly better than random: treat the highlighted words with caution. "))  # fmt: skip
-    text += (f"Of the {sum(statuses.values())} explanations shown, {statuses.get('passes', 0)} "
-             f"passed their own faithfulness check and {statuses.get('fails', 0)} failed it.")
+    text += (
+        f"Of the {sum(statuses.values())} explanations shown, {statuses.get('passes', 0)} "
+        f"passed their own faithfulness check and {statuses.get('fails', 0)} failed it."
+    )
     return text
 
 
