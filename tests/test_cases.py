@@ -4,6 +4,7 @@ case itself, the real domain data; the report's key figures equal the stored run
 
 from __future__ import annotations
 
+import csv
 import re
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from explainlm.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def tiny_case(domain: str, tmp: Path, bert: Path, llama: Path, **kw: Any) -> CaseRequest:
@@ -52,12 +54,21 @@ def test_domain_loaders_split_and_label(data_dir: Path) -> None:
     assert len(med) == 2888 and len({e.label for e in med}) == 5
 
 
-def test_finance_case_end_to_end(tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def finance_case(
+    tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[RunStore, Any]:
+    """The finance case on a small slice, trained from scratch (tiny BERT), recorded in a store."""
+    tmp = tmp_path_factory.mktemp("finance")
+    store = RunStore(tmp / "runs.duckdb")
+    res = run(tiny_case("finance", tmp, tiny_bert_dir, tiny_llama_dir), ServiceContext(store=store))
+    return store, res
+
+
+def test_finance_case_end_to_end(finance_case: tuple[RunStore, Any]) -> None:
     from cases_results import results_markdown
 
-    store = RunStore(tmp_path / "runs.duckdb")
-    req = tiny_case("finance", tmp_path, tiny_bert_dir, tiny_llama_dir)
-    res = run(req, ServiceContext(store=store))
+    store, res = finance_case
     doc = load_case(store, res.run_id)
     assert doc["figures"] == res.document["figures"] and doc["run_id"] == res.run_id
     html = Path(res.files[1]).read_text()
@@ -66,11 +77,11 @@ def test_finance_case_end_to_end(tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_
     shown = dict(re.findall(r"<tr data-key='([^']+)'><td>[^<]*</td><td class='num'>([^<]+)<", html))
     assert set(shown) == set(stored) and len(shown) >= 5
     for key, f in stored.items():
-        assert shown[key.replace("'", "&#x27;")] == f"{f['value']:.3f}"
+        assert shown[key] == f"{f['value']:.3f}"
     # the RESULTS table is printed from the same stored run
     md = results_markdown(store, res.run_id)
     for f in stored.values():
-        assert f"{f['value']:.3f}" in md
+        assert f"| {f['label']} | {f['value']:.3f} |" in md
     # accuracy equals an independent recount of the stored predictions
     preds = store.results(doc["metrics"]["predict_run"])
     test = load_dataset("financial-phrasebank", split="test", limit=24)
@@ -78,7 +89,37 @@ def test_finance_case_end_to_end(tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_
     assert doc["metrics"]["accuracy"] == pytest.approx(right / 24)
     assert [s["question"] for s in doc["summary"]][0] == "What does the model rely on?"
     for section in ("llm", "counterfactuals", "compression", "faithfulness"):
-        assert section in doc
+        assert doc[section]["run_id"] if section != "llm" else doc[section]["predict_run"]
+    assert doc["model"]["trained_now"] and set(doc["timings"]) >= {"model", "llm", "compression"}
+
+
+def test_case_report_in_chromium(finance_case: tuple[RunStore, Any]) -> None:
+    """The report renders offline in Debian's Chromium: summary first, every figure visible."""
+    from test_browser import ARGS, ARTIFACTS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright import sync_api
+
+    store, res = finance_case
+    figures = store.get_run(res.run_id).summary["figures"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(Path(res.files[1]).as_uri())
+        assert page.locator("h2").first.inner_text() == "Summary"
+        assert page.locator("dl.summary dt").count() == 4
+        cells = page.locator("#figures tr[data-key] td.num:nth-child(2)").all_inner_texts()
+        assert cells == [f"{f['value']:.3f}" for f in figures]
+        assert page.locator(".card").count() >= 2  # explanation cards with their check
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "case-finance.png"), full_page=True)
+        browser.close()
+    assert errors == [] and all(u.startswith(("file:", "data:")) for u in requests)
 
 
 def test_medicine_case_end_to_end(
@@ -107,3 +148,37 @@ def test_medicine_case_end_to_end(
     ours = [r["f1"] for r in doc["metrics"]["per_class"]]
     ref = f1_score(gold, preds, labels=labels, average=None, zero_division=0)
     assert ours == pytest.approx(list(ref))
+
+
+@pytest.mark.parametrize("domain", ["law", "moderation"])
+def test_law_and_moderation_cases(
+    domain: str, tiny_bert_dir: Path, tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    res = run(tiny_case(domain, tmp_path, tiny_bert_dir, tiny_llama_dir, eval_limit=40,
+                        importance_limit=6), ServiceContext(store=store))  # fmt: skip
+    doc = load_case(store, res.run_id)
+    html = Path(res.files[1]).read_text()
+    stored = store.get_run(res.run_id).summary["figures"]
+    for f in stored:
+        assert f"data-key='{f['key']}'><td>" in html and f"{f['value']:.3f}" in html
+    if domain == "law":
+        assert doc["model"]["labels"] == ["fair", "unfair"] and "llm" in doc
+    else:
+        assert doc["model"]["params"]["train_file"] == "hatexplain:val"
+        from explainlm.services.case_moderation import group_of
+
+        rows = list(csv.DictReader(open(doc["fairness"]["file"], encoding="utf-8")))
+        test = load_dataset("hatexplain", split="test", limit=40)
+        assert [r["group"] for r in rows] == [group_of(e.text) for e in test]
+        assert {"plausibility", "fairness", "identity_mass"} <= set(doc)
+
+
+def test_bad_domain_is_one_line_before_any_model(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from explainlm.cli.app import app
+
+    out = CliRunner().invoke(app, ["case", "astrology", "--model", str(tmp_path / "m")])
+    assert out.exit_code == 2 and "domain" in out.output and "Traceback" not in out.output
+    assert not (tmp_path / "m").exists()

@@ -184,7 +184,37 @@ def compression_section(c: Mapping[str, Any]) -> str:
             + _run(c.get("run_id")))  # fmt: skip
 
 
+def plausibility_section(p: Mapping[str, Any]) -> str:
+    rows = [[esc(r["method"]), esc(r["metric"]), with_ci(r["mean"], r["ci_low"], r["ci_high"])]
+            for r in p["table"]]  # fmt: skip
+    return ("<h2>Do the explanations match what human moderators marked?</h2><p>Plausibility "
+            "against the annotators' rationales (token F1 of the top words, AUPRC of the scores; "
+            f"ERASER, DeYoung et al. 2020) on {esc(p['n'])} test posts.</p>"
+            + _table(["method", "metric", "mean [95% CI]"], rows) + _run(p.get("run_id")))  # fmt: skip
+
+
+def fairness_section(f: Mapping[str, Any]) -> str:
+    d = f["document"]
+    concl = "".join(f"<li>{esc(c)}</li>" for c in d.get("conclusions", []))
+    return ("<h2>Identity groups: does the model flag some groups' posts more?</h2><p>Each post's "
+            "group is the first identity group it mentions (or none); the favourable label is "
+            "'toxic', so the false-positive rate is how often harmless posts are flagged.</p>"
+            f"<ul>{concl}</ul>" + _run(f.get("run_id")))  # fmt: skip
+
+
+def mass_section(m: Mapping[str, Any]) -> str:
+    if not m.get("mass"):
+        return f"<h2>Weight on group mentions</h2><p>Too few posts ({esc(m.get('n'))}).</p>"
+    return ("<h2>Weight on group mentions</h2><p>On the " + esc(m["n"]) + " explained posts that "
+            f"mention a group, the group words carry {with_ci(*m['mass'])} of the absolute "
+            f"attribution ({esc(m['method'])}) while being {num(m['share'])} of the words; excess "
+            f"{with_ci(*m['excess'])}, Wilcoxon p = {num(m['p_value'])}.</p>" + _run(m.get("run_id")))  # fmt: skip
+
+
 SECTIONS = (
+    ("plausibility", plausibility_section),
+    ("fairness", fairness_section),
+    ("identity_mass", mass_section),
     ("importance", importance_section),
     ("surrogate", surrogate_section),
     ("bios", bios_section),

@@ -51,8 +51,9 @@ class CaseRequest(ServiceRequest):
     eval_limit: int | None = Field(None, ge=4, description="Test texts measured.")
     explain_right: int = Field(3, ge=0, description="Correct predictions explained.")
     explain_wrong: int = Field(3, ge=0, description="Wrong predictions explained.")
-    faithfulness_limit: int = Field(30, ge=2, description="Texts of the faithfulness benchmark.")
-    importance_limit: int = Field(120, ge=4, description="Texts of dataset-level importance.")
+    faithfulness_limit: int | None = Field(None, ge=2, description="Texts of the faithfulness "
+                                           "benchmark.")  # fmt: skip
+    importance_limit: int | None = Field(None, ge=4, description="Texts of dataset importance.")
     surrogate_limit: int | None = Field(None, ge=10, description="Texts for the surrogate tree.")
     llm: str = Field("smollm2-135m", description="The zero-shot LLM compared with the classifier.")
     llm_limit: int = Field(60, ge=2, description="Test texts the zero-shot LLM predicts.")

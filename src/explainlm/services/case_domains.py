@@ -19,23 +19,26 @@ TOS_TEMPLATE = (
     "Terms of service clause: {text}\nIs this clause fair or unfair to the consumer?\nAnswer:"
 )
 
+BASE = {"faithfulness_limit": 30, "importance_limit": 120}
 DOMAINS: dict[str, dict[str, Any]] = {
     "medicine": {"dataset": "medical-abstracts", "model": "models/minilm-medical",
-                 "train_limit": 1200, "epochs": 2, "max_length": 128, "eval_limit": 400,
-                 "surrogate_limit": 400, "bios_model": "models/minilm-biosbias",
+                 "train_limit": 800, "epochs": 1, "max_length": 128, "eval_limit": 300,
+                 "surrogate_limit": 300, "bios_model": "models/minilm-biosbias",
+                 "faithfulness_limit": 20, "importance_limit": 60,
                  "title": "Medical abstracts: which condition is this abstract about?"},
     "finance": {"dataset": "financial-phrasebank", "model": "models/minilm-finance",
                 "train_limit": 2000, "epochs": 2, "max_length": 64, "eval_limit": 600,
                 "surrogate_limit": 600,
                 "title": "Financial news: is this sentence good or bad news for the company?"},
-    "law": {"dataset": "unfair-tos", "model": "models/minilm-tos", "train_limit": 3000,
+    "law": {"dataset": "unfair-tos", "model": "models/minilm-tos", "train_limit": 2000,
             "epochs": 2, "max_length": 64, "eval_limit": 800, "surrogate_limit": 800,
             "title": "Terms of service: is this clause unfair to the consumer?"},
     "moderation": {"dataset": "hatexplain", "model": "models/minilm-hatexplain",
                    "train_limit": 2000, "epochs": 2, "max_length": 128, "eval_limit": 400,
-                   "surrogate_limit": 400,
+                   "surrogate_limit": 400, "train_split": "val",
                    "title": "Content moderation: is this post toxic?"},
 }  # fmt: skip
+DOMAINS = {name: {**BASE, **d} for name, d in DOMAINS.items()}
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ def _core(req: Any, ctx: ServiceContext) -> tuple[dict[str, Any], list[Any], lis
     dataset = DOMAINS[req.domain]["dataset"]
     doc: dict[str, Any] = {"domain": req.domain, "title": DOMAINS[req.domain]["title"],
                            "dataset": dataset, "n_test_available": len(_examples(req, None))}  # fmt: skip
-    doc["model"] = step(doc, "model", ensure_model, ctx, req, dataset)
+    source = f"{dataset}:{DOMAINS[req.domain].get('train_split', 'train')}"
+    doc["model"] = step(doc, "model", ensure_model, ctx, req, source)
     examples = _examples(req, req.eval_limit)
     doc["metrics"], preds = step(doc, "metrics", test_metrics, ctx, req.model, examples,
                                  doc["model"]["labels"], req)  # fmt: skip
@@ -134,19 +138,38 @@ def build_finance(req: Any, ctx: ServiceContext) -> dict[str, Any]:
     return finish(doc)
 
 
+def build_law(req: Any, ctx: ServiceContext) -> dict[str, Any]:
+    from explainlm.services.case_sections import counterfactual_section, llm_section
+    from explainlm.services.case_summary import finish
+
+    doc, examples, preds = _core(req, ctx)
+    labels = doc["model"]["labels"]
+    doc["llm"] = step(doc, "llm", llm_section, ctx, req, examples, preds, labels, TOS_TEMPLATE)
+    flagged = [e.text for e, p in zip(examples, preds, strict=True) if p["label"] == "unfair"]
+    if flagged and req.counterfactuals:
+        doc["counterfactuals"] = step(doc, "counterfactuals", counterfactual_section, ctx, req,
+                                      flagged[: req.counterfactuals], "fair")  # fmt: skip
+    return finish(doc)
+
+
+def build_moderation(req: Any, ctx: ServiceContext) -> dict[str, Any]:
+    from explainlm.services.case_moderation import (
+        fairness_section,
+        mass_section,
+        plausibility_section,
+    )
+    from explainlm.services.case_summary import finish
+
+    doc, examples, _preds = _core(req, ctx)
+    doc["plausibility"] = step(doc, "plausibility", plausibility_section, ctx, req, doc["dataset"])
+    doc["fairness"] = step(doc, "fairness", fairness_section, ctx, req, examples, str(req.output))
+    doc["identity_mass"] = step(doc, "identity_mass", mass_section, ctx, req, examples)
+    return finish(doc)
+
+
 RECIPES: dict[str, Recipe] = {
     "medicine": Recipe("medicine", _check_data, build_medicine),
     "finance": Recipe("finance", _check_data, build_finance),
+    "law": Recipe("law", _check_data, build_law),
+    "moderation": Recipe("moderation", _check_data, build_moderation),
 }
-
-
-def _not_yet(domain: str) -> Recipe:
-    def build(req: Any, ctx: ServiceContext) -> dict[str, Any]:
-        raise UserError(f"the {domain} case is not built yet")
-
-    return Recipe(domain, lambda req: (_ for _ in ()).throw(UserError(
-        f"the {domain} case is not built yet: medicine and finance are")), build)  # fmt: skip
-
-
-for _d in DOMAINS:
-    RECIPES.setdefault(_d, _not_yet(_d))

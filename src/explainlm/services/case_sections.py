@@ -119,7 +119,7 @@ def bios_section(ctx: ServiceContext, req: Any) -> dict[str, Any]:
     from explainlm.services import audit
 
     model = ensure_model(ctx, req.model_copy(update={"model": req.bios_model, "epochs": 8,
-                                                     "train_limit": None}), "biosbias")  # fmt: skip
+                                                     "train_limit": None}), "biosbias:train")  # fmt: skip
     areq = audit.build_request(
         audit.BiosAuditRequest, model=req.bios_model, limit=req.bios_limit, n_boot=req.n_boot,
         n_perm=req.n_perm, seed=req.seed,

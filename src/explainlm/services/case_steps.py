@@ -47,8 +47,9 @@ def trained_dir(path: str) -> bool:
     return meta.is_file() and "labels" in json.loads(meta.read_text())
 
 
-def ensure_model(ctx: ServiceContext, req: Any, dataset: str, *, label_names: Any = None) -> dict:
-    """Reuse ``req.model`` when it holds a trained classifier, else train it there (train service)."""
+def ensure_model(ctx: ServiceContext, req: Any, source: str, *, label_names: Any = None) -> dict:
+    """Reuse ``req.model`` when it holds a trained classifier, else train it there on ``source``
+    (``NAME:SPLIT``) with the train service."""
     from explainlm.services import train
 
     if trained_dir(req.model):
@@ -57,7 +58,7 @@ def ensure_model(ctx: ServiceContext, req: Any, dataset: str, *, label_names: An
                 "base_model": meta.get("base_model"), "params": meta.get("params", {}),
                 "train_seconds": meta.get("train_seconds")}  # fmt: skip
     treq = train.build_request(
-        train.TrainRequest, train_file=f"{dataset}:train", output=req.model,
+        train.TrainRequest, train_file=source, output=req.model,
         label_names=label_names, base_model=req.base_model, epochs=req.epochs,
         batch_size=req.batch_size, learning_rate=req.learning_rate, max_length=req.max_length,
         limit=req.train_limit, seed=req.seed,
@@ -66,7 +67,7 @@ def ensure_model(ctx: ServiceContext, req: Any, dataset: str, *, label_names: An
     return {"path": req.model, "trained_now": True, "labels": res.summary["labels"],
             "train_run": res.run_id, "base_model": req.base_model,
             "train_seconds": res.summary.get("train_seconds"),
-            "params": {"limit": req.train_limit, "epochs": req.epochs,
+            "params": {"train_file": source, "limit": req.train_limit, "epochs": req.epochs,
                        "max_length": req.max_length}}  # fmt: skip
 
 

@@ -43,6 +43,13 @@ def figures(doc: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_figure("llm_accuracy", f"zero-shot {doc['llm']['model']} accuracy "
                            f"(n={llm['n']})", llm["accuracy"], llm["accuracy_low"],
                            llm["accuracy_high"]))  # fmt: skip
+    for row in (doc.get("plausibility") or {}).get("table", []):
+        out.append(_figure(f"{row['metric']}:{row['method']}", f"{row['metric']} of "
+                           f"{row['method']} vs human rationales", row["mean"], row["ci_low"],
+                           row["ci_high"]))  # fmt: skip
+    mass = (doc.get("identity_mass") or {}).get("mass")
+    if mass:
+        out.append(_figure("identity_mass", "attribution share on group mentions", *mass))
     if "surrogate" in doc:
         f = doc["surrogate"]["fidelity"]
         out.append(_figure("surrogate_fidelity", "depth-3 tree fidelity (held out)", f["value"],
@@ -103,7 +110,21 @@ def fails(doc: dict[str, Any]) -> str:
     return text
 
 
+def _moderation_groups(doc: dict[str, Any]) -> str:
+    concl = doc["fairness"]["document"].get("conclusions") or []
+    text = "Posts grouped by the identity group they mention: " + (
+        " ".join(concl[:3]) if concl else "the fairness audit drew no conclusion.")  # fmt: skip
+    m = doc.get("identity_mass") or {}
+    if m.get("mass"):
+        text += (f" On {m['n']} posts that mention a group, the group words carry "
+                 f"{pct(m['mass'][0])}{ci(m['mass'][1], m['mass'][2])} of the explanation's weight "
+                 f"while being {pct(m['share'])} of the words (Wilcoxon p = {m['p_value']:.2g}).")  # fmt: skip
+    return text
+
+
 def groups(doc: dict[str, Any]) -> str:
+    if "fairness" in doc:
+        return _moderation_groups(doc)
     if "bios" in doc:
         concl = doc["bios"]["document"].get("conclusions") or []
         return ("On biographies of medical professionals (Bias in Bios): " + " ".join(concl[:3])
