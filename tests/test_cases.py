@@ -128,7 +128,8 @@ def test_medicine_case_end_to_end(
     store = RunStore(tmp_path / "runs.duckdb")
     req = tiny_case(
         "medicine", tmp_path, tiny_bert_dir, tiny_llama_dir,
-        bios_model=str(tmp_path / "bios"), bios_limit=30, max_length=48,
+        bios_model=str(tmp_path / "bios"), bios_limit=12, bios_epochs=1,
+        bios_plausibility=False, max_length=48, faithfulness_limit=2, importance_limit=4,
     )  # fmt: skip
     res = run(req, ServiceContext(store=store))
     doc = load_case(store, res.run_id)
@@ -174,11 +175,13 @@ def test_law_and_moderation_cases(
         assert {"plausibility", "fairness", "identity_mass"} <= set(doc)
 
 
-def test_bad_domain_is_one_line_before_any_model(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+def test_bad_domain_is_one_line_before_any_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from explainlm.cli.app import main
 
-    from explainlm.cli.app import app
-
-    out = CliRunner().invoke(app, ["case", "astrology", "--model", str(tmp_path / "m")])
-    assert out.exit_code == 2 and "domain" in out.output and "Traceback" not in out.output
+    code = main(["case", "astrology", "--model", str(tmp_path / "m")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "domain" in err and "Traceback" not in err
     assert not (tmp_path / "m").exists()

@@ -199,7 +199,8 @@ def fairness_section(f: Mapping[str, Any]) -> str:
     return ("<h2>Identity groups: does the model flag some groups' posts more?</h2><p>Each post's "
             "group is the first identity group it mentions (or none); the favourable label is "
             "'toxic', so the false-positive rate is how often harmless posts are flagged.</p>"
-            f"<ul>{concl}</ul>" + _run(f.get("run_id")))  # fmt: skip
+            f"<ul>{concl}</ul>" + (f"<p>Not measured: {esc(f['not_run'])}</p>" if f.get("not_run")
+                                   else _run(f.get("run_id"))))  # fmt: skip
 
 
 def mass_section(m: Mapping[str, Any]) -> str:

@@ -63,6 +63,8 @@ class CaseRequest(ServiceRequest):
     compress_limit: int = Field(30, ge=2, description="Test texts of the compression comparison.")
     bios_model: str | None = Field(None, description="Bias-in-Bios classifier (trained if empty).")
     bios_limit: int | None = Field(None, ge=4, description="Test bios audited (default: all).")
+    bios_epochs: int = Field(8, ge=1, description="Epochs when the bios classifier is trained.")
+    bios_plausibility: bool = Field(True, description="Plausibility by gender (rationale bios).")
     n_boot: int = Field(1000, ge=100, le=20000)
     n_perm: int = Field(1000, ge=0, le=20000)
     seed: int = 0

@@ -74,7 +74,13 @@ def fairness_section(
         positive_labels=["toxic"], min_group_size=10, n_boot=req.n_boot, n_perm=req.n_perm,
         seed=req.seed,
     )  # fmt: skip
-    res = audit.run(areq, sub(ctx))
+    from explainlm.errors import UserError
+
+    try:
+        res = audit.run(areq, sub(ctx))
+    except UserError as e:  # too few posts per group in this slice: say so in the report
+        return {"run_id": None, "file": str(path), "document": {"conclusions": []},
+                "not_run": str(e)}  # fmt: skip
     return {"run_id": res.run_id, "file": str(path), "document": res.report}
 
 

@@ -118,10 +118,11 @@ def bios_section(ctx: ServiceContext, req: Any) -> dict[str, Any]:
     """Bias in Bios: the gender audit of a medical-occupation classifier (trained if missing)."""
     from explainlm.services import audit
 
-    model = ensure_model(ctx, req.model_copy(update={"model": req.bios_model, "epochs": 8,
+    model = ensure_model(ctx, req.model_copy(update={"model": req.bios_model, "epochs": req.bios_epochs,
                                                      "train_limit": None}), "biosbias:train")  # fmt: skip
     areq = audit.build_request(
-        audit.BiosAuditRequest, model=req.bios_model, limit=req.bios_limit, n_boot=req.n_boot,
+        audit.BiosAuditRequest, model=req.bios_model, limit=req.bios_limit,
+        plausibility=req.bios_plausibility, n_boot=req.n_boot,
         n_perm=req.n_perm, seed=req.seed,
     )  # fmt: skip
     res = audit.run(areq, sub(ctx))

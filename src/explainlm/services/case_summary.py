@@ -112,8 +112,10 @@ def fails(doc: dict[str, Any]) -> str:
 
 def _moderation_groups(doc: dict[str, Any]) -> str:
     concl = doc["fairness"]["document"].get("conclusions") or []
+    missing = doc["fairness"].get("not_run")
     text = "Posts grouped by the identity group they mention: " + (
-        " ".join(concl[:3]) if concl else "the fairness audit drew no conclusion.")  # fmt: skip
+        " ".join(concl[:3]) if concl else f"not measured — {missing}" if missing
+        else "the fairness audit drew no conclusion.")  # fmt: skip
     m = doc.get("identity_mass") or {}
     if m.get("mass"):
         text += (f" On {m['n']} posts that mention a group, the group words carry "
