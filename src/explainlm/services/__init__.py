@@ -16,6 +16,7 @@ from typing import Any
 
 from explainlm.registry import Registry
 from explainlm.services import benchmark, demo, explain, generate, internals, predict, runs
+from explainlm.services import case as case_service
 from explainlm.services.base import (
     LocalModels,
     ModelProvider,
@@ -65,6 +66,7 @@ for _name, _request, _run in (
     ("runs list", RunsListRequest, runs.list_runs),
     ("runs show", RunShowRequest, runs.show_run),
     ("runs export", RunExportRequest, runs.export_run),
+    ("case", case_service.CaseRequest, case_service.run),
 ):
     SERVICES.add(_name, Service(_name, _request, _run, (_request.__doc__ or "").strip()))
 

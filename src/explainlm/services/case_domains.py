@@ -84,7 +84,7 @@ def _core(req: Any, ctx: ServiceContext) -> tuple[dict[str, Any], list[Any], lis
         explain_section,
         faithfulness_section,
         pick_examples,
-        test_metrics,
+        measure_on_test,
     )
 
     dataset = DOMAINS[req.domain]["dataset"]
@@ -93,7 +93,7 @@ def _core(req: Any, ctx: ServiceContext) -> tuple[dict[str, Any], list[Any], lis
     source = f"{dataset}:{DOMAINS[req.domain].get('train_split', 'train')}"
     doc["model"] = step(doc, "model", ensure_model, ctx, req, source)
     examples = _examples(req, req.eval_limit)
-    doc["metrics"], preds = step(doc, "metrics", test_metrics, ctx, req.model, examples,
+    doc["metrics"], preds = step(doc, "metrics", measure_on_test, ctx, req.model, examples,
                                  doc["model"]["labels"], req)  # fmt: skip
     shown = pick_examples(examples, preds, req.explain_right, req.explain_wrong)
     doc["explanations"] = step(doc, "explanations", explain_section, ctx, req.model,

@@ -123,7 +123,7 @@ def predict_texts(ctx: ServiceContext, model: str, texts: Sequence[str], **task:
     return predict.run(req, sub(ctx))
 
 
-def test_metrics(
+def measure_on_test(
     ctx: ServiceContext, model: str, examples: Sequence[Any], labels: Sequence[str], req: Any,
     **task: Any,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
