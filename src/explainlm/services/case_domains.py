@@ -83,8 +83,8 @@ def _core(req: Any, ctx: ServiceContext) -> tuple[dict[str, Any], list[Any], lis
         ensure_model,
         explain_section,
         faithfulness_section,
-        pick_examples,
         measure_on_test,
+        pick_examples,
     )
 
     dataset = DOMAINS[req.domain]["dataset"]

@@ -101,17 +101,17 @@ def run(req: TrainRequest, ctx: ServiceContext, log: Any = print) -> TrainResult
             progress=ctx.progress,
             log=log,
         )
-        measure_on_test = None
+        test_metrics = None
         if req.test_file is not None:
             classifier = ctx.models.task(str(result.output_dir))
-            measure_on_test = evaluate_classifier(
+            test_metrics = evaluate_classifier(
                 classifier,
                 req.test_file,
                 text_column=req.text_column,
                 label_column=req.label_column,
                 max_length=req.max_length,
             )
-            log(format_metrics(measure_on_test, result.labels, f"test ({req.test_file})"))
+            log(format_metrics(test_metrics, result.labels, f"test ({req.test_file})"))
         run_ctx.summary.update(
             {
                 "output_dir": str(result.output_dir),
@@ -119,7 +119,7 @@ def run(req: TrainRequest, ctx: ServiceContext, log: Any = print) -> TrainResult
                 "best_epoch": result.best_epoch,
                 "epochs_run": len(result.history),
                 "dev": _short(result.dev_metrics),
-                "test": _short(measure_on_test),
+                "test": _short(test_metrics),
                 "augment": req.augment,
                 "train_seconds": result.train_seconds,
                 "device": result.device,
