@@ -28,7 +28,7 @@ def tiny_case(domain: str, tmp: Path, bert: Path, llama: Path, **kw: Any) -> Cas
         max_length=32, eval_limit=24, explain_right=1, explain_wrong=1, faithfulness_limit=4,
         importance_limit=12, surrogate_limit=24, llm=str(llama), llm_limit=6, llm_explain=1,
         counterfactuals=1, variants=["rtn4:g32"], compress_limit=4, n_boot=100, n_perm=50,
-        output=str(tmp / "out"),
+        output=str(tmp / "out"), compare_methods=[],
     )  # fmt: skip
     opts.update(kw)
     return CaseRequest(**opts)

@@ -53,6 +53,10 @@ class CaseRequest(ServiceRequest):
     explain_wrong: int = Field(3, ge=0, description="Wrong predictions explained.")
     faithfulness_limit: int | None = Field(None, ge=2, description="Texts of the faithfulness "
                                            "benchmark.")  # fmt: skip
+    compare_methods: list[str] = Field(
+        default_factory=lambda: ["integrated_gradients"],
+        description="Methods benchmarked next to the trusted one and a random ranking.",
+    )
     importance_limit: int | None = Field(None, ge=4, description="Texts of dataset importance.")
     surrogate_limit: int | None = Field(None, ge=10, description="Texts for the surrogate tree.")
     llm: str = Field("smollm2-135m", description="The zero-shot LLM compared with the classifier.")

@@ -196,13 +196,11 @@ def verdict_of(e: Any) -> dict[str, Any]:
 def faithfulness_section(
     ctx: ServiceContext, model: str, dataset: str, limit: int, req: Any
 ) -> dict[str, Any]:
-    """The ``benchmark`` service: comprehensiveness and sufficiency of the trusted method and a
-    gradient method against a random ranking, with CIs and paired tests."""
+    """The ``benchmark`` service: comprehensiveness and sufficiency of the trusted method and
+    ``req.compare_methods`` (integrated gradients) against a random ranking, CIs, paired tests."""
     from explainlm.services import benchmark
 
-    methods = [trusted_method(), "integrated_gradients", RANDOM]
-    if methods[0] == "integrated_gradients":  # pragma: no cover
-        methods.pop(1)
+    methods = list(dict.fromkeys([trusted_method(), *req.compare_methods, RANDOM]))
     breq = benchmark.BenchmarkRequest(
         model=model, dataset=dataset, split="test", methods=methods,
         metrics=["comprehensiveness", "sufficiency"], limit=limit, seed=req.seed,
