@@ -31,7 +31,7 @@ T = TypeVar("T")
 def explain(
     texts: Sequence[str] | str,
     model: str | Classifier = "smollm2-135m",
-    methods: Sequence[str] = ("integrated_gradients",),
+    methods: Sequence[str] = ("auto",),
     *,
     target: str | ClassTarget | None = None,
     contrast: str | None = None,
