@@ -237,6 +237,11 @@ def reason(doc: dict[str, Any], chosen: Any) -> str:
     """ "auto chose occlusion: removing its top 20% of words lowers p(positive) by 0.31; …"."""
     what = _what(chosen)
     rows = doc["candidates"]
+    if doc["rule"].startswith("one unit"):
+        return (
+            f"auto chose {doc['chosen']}: the text is a single unit, so every method ranks it the "
+            "same and the check cannot tell them apart; the best-calibrated method is shown."
+        )
     first = rows[[r["method"] for r in rows].index(doc["chosen"])]
     unit = "words" if getattr(chosen, "granularity", "word") == "word" else "tokens"
     parts = [

@@ -40,6 +40,8 @@ GLOSSARY = {
     "p(label)": "the model's probability of the label",
     "δ": "integrated gradients' completeness gap: Σ scores − (f(text) − f(baseline)); near 0 is good",
     "token_logprob": "log-probability of each generated token (0 = certain; −2.3 = 10%)",
+    "token_prob": "probability of each generated token (0–1)",
+    "sequence_logprob": "log-probability of the whole continuation (sum over its tokens)",
     "log p": "log-probability of the generated token (0 = certain; −2.3 = 10%)",
     "comprehensiveness": (
         "how much the prediction drops when the method's top 10/20/50% of words are removed "
@@ -158,7 +160,7 @@ def agreement(named_scores: Mapping[str, Sequence[float]]) -> list[dict[str, Any
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             sa, sb = named_scores[a], named_scores[b]
-            if len(sa) != len(sb) or not len(sa):
+            if len(sa) != len(sb) or len(sa) < 2:
                 continue
             k = max(1, math.ceil(0.2 * len(sa) - 1e-9))
             rho = spearman(sa, sb)
@@ -183,3 +185,37 @@ def agreement_sentence(pairs: Sequence[Mapping[str, Any]]) -> str:
 def glossary_lines(terms: Sequence[str]) -> list[str]:
     """``term: explanation`` for each known term, in order."""
     return [f"{t}: {GLOSSARY[t]}" for t in terms if t in GLOSSARY]
+
+
+def calibration_section(cal: Mapping[str, Any], shown_failing: Sequence[str] = ()) -> str:
+    """An HTML table of a model's calibration: which methods beat a random ranking on it."""
+    from explainlm.report.html import esc
+
+    rows = []
+    for r in cal["methods"]:
+        ci = r.get("gain_ci") or [None, None]
+        status = "passes" if r["passes"] else "fails"
+        note = (
+            " · shown below so you can see why the check matters"
+            if r["method"] in shown_failing
+            else ""
+        )
+        rows.append(
+            f"<tr><td>{esc(r['method'])}</td><td>{r['comprehensiveness']:.3f}</td>"
+            f"<td>{r['random']:.3f}</td><td>{r['gain']:+.3f} [{_ci(ci[0])}, {_ci(ci[1])}]</td>"
+            f"<td>{r.get('drop_top20', 0.0):.3f}</td>"
+            f'<td><span class="verdict {status}">{status}</span>{esc(note)}</td></tr>'
+        )
+    return (
+        f"<h2>Which methods to trust on {esc(cal['model'])}</h2>"
+        f"<div class='muted'>Calibration on {cal['n_texts']} built-in texts: a method passes when "
+        "its comprehensiveness beats a random ranking's (95% bootstrap CI of the paired "
+        f"difference above 0). {esc(GLOSSARY['comprehensiveness'])}.</div>"
+        "<table><tr><th>method</th><th>comprehensiveness ↑</th><th>random</th>"
+        "<th>difference [95% CI]</th><th>drop at top 20%</th><th>verdict</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
+def _ci(v: Any) -> str:
+    return "–" if v is None else f"{float(v):+.3f}"
