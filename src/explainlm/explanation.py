@@ -129,6 +129,9 @@ class Explanation:
             doc.pop("auto", None)
         if self.warnings:
             doc["warnings"] = list(self.warnings)
+        from explainlm.report.trust import verdict_doc
+
+        doc["verdict"] = verdict_doc(self.check, self.target, len(self.feature_scores()))
         return doc
 
     @classmethod

@@ -82,6 +82,9 @@ class GenerationAttribution:
             d["auto"] = self.auto
         if self.warnings:
             d["warnings"] = self.warnings
+        from explainlm.report.trust import verdict_doc
+
+        d["verdict"] = verdict_doc(self.check, self.target, len(self.feature_scores()))
         return d
 
     @classmethod

@@ -106,6 +106,11 @@ def verdict(check: Mapping[str, Any] | None, target: str, n_features: int) -> di
     return out
 
 
+def verdict_doc(check: Mapping[str, Any] | None, target: str, n_features: int) -> dict[str, Any]:
+    """The verdict with the colour strength, as the JSON documents carry it."""
+    return {**verdict(check, target, n_features), "color_strength": color_strength(check, target)}
+
+
 def color_strength(check: Mapping[str, Any] | None, target: str) -> float:
     """How strong the heatmap's strongest colour is (0–1): the largest drop the check measured
     over the reference effect (0.25 in probability), so ±0.02 on a 0.99 prediction looks faint.

@@ -115,9 +115,26 @@ class ExplainResult:
             for d, e in zip(docs, self.explanations, strict=True):
                 d["summary"] = summary(e)
         doc: dict[str, Any] = {"run_id": self.run_id, "model": self.model, "explanations": docs}
+        doc["agreement"] = agreement_docs(self.explanations)
         if self.faithfulness is not None:
             doc["faithfulness"] = self.faithfulness
         return json_safe(doc)
+
+
+def agreement_docs(explanations: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per text explained by several methods: their pairwise rank agreement and a sentence."""
+    from explainlm.report.heatmap import method_name
+    from explainlm.report.trust import agreement, agreement_sentence
+
+    groups: dict[str, list[Any]] = {}
+    for e in explanations:
+        groups.setdefault(e.text, []).append(e)
+    out = []
+    for text, group in groups.items():
+        pairs = agreement({method_name(e): e.feature_scores() for e in group})
+        if pairs:
+            out.append({"text": text, "pairs": pairs, "sentence": agreement_sentence(pairs)})
+    return out
 
 
 def explain_texts(
