@@ -88,7 +88,7 @@ def summary(e: Explanation, k: int = 2) -> str:
     """A plain-language sentence: the prediction, whether the method can be trusted on this text
     (its check's verdict), and, only when it can, the main supporting and opposing units."""
     prob = e.probs.get(e.predicted, 0.0)
-    head = f"Predicted {e.predicted.upper()} (p = {prob:.2f})"
+    head = f"Predicted {e.predicted.upper()} ({prob:.2f})"
     if e.target.startswith("contrast"):
         head += f"; explaining {e.target}"
     elif e.label != e.predicted:

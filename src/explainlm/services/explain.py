@@ -115,7 +115,9 @@ class ExplainResult:
             for d, e in zip(docs, self.explanations, strict=True):
                 d["summary"] = summary(e)
         doc: dict[str, Any] = {"run_id": self.run_id, "model": self.model, "explanations": docs}
-        doc["agreement"] = agreement_docs(self.explanations)
+        agree = agreement_docs(self.explanations)
+        if agree:  # texts explained by several methods: their rank agreement
+            doc["agreement"] = agree
         if self.faithfulness is not None:
             doc["faithfulness"] = self.faithfulness
         return json_safe(doc)
