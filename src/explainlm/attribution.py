@@ -45,6 +45,10 @@ def explain(
 ) -> ExplanationSet:
     """Explain each text's prediction with each method; one :class:`Explanation` per (text, method).
 
+    ``methods`` defaults to ``["auto"]``: the most faithful affordable method for this model and
+    each text, chosen by the faithfulness check, with the reason in ``Explanation.auto`` (see
+    :mod:`explainlm.methods.auto` and ``docs/trust.md``).
+
     ``target``: ``"prob"`` (default, the predicted label), ``"logit:positive"``, ``"log_odds:LABEL"``
     or a label; ``contrast="positive:negative"`` explains the logit difference.
     ``mixed_precision`` runs the passes under bfloat16 autocast (for GPUs). ``progress``: a

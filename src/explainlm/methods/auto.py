@@ -10,7 +10,8 @@ Selection rule (documented with examples in ``docs/trust.md``):
 2. **Calibration** (classifiers): the model's calibration (:mod:`explainlm.methods.calibration`,
    remembered per model identity; computed on first use when ``calibrate`` is true) orders the
    pool: methods that beat a random ranking on the calibration texts (95% CI), by their mean
-   comprehensiveness, then methods without calibration, then the failing ones. Without a
+   comprehensiveness (equal at two decimals: the cheaper first), then methods without
+   calibration, then the failing ones. Without a
    calibration the pool's own order is used.
 3. **Race**: the first ``race`` (default 2) methods of that order that passed calibration (at
    least one: when none passed, the best-calibrated one, with a warning) explain the input in

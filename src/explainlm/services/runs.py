@@ -148,7 +148,6 @@ def results_doc(store: Any, rec: Any) -> dict[str, Any]:
     """A run's results in its command's ``--json`` shapes (with summaries), else its tables."""
     if rec.command == "explain":
         from explainlm.report.heatmap import summary
-
         from explainlm.services.explain import agreement_docs
 
         exps = store.load_explanations(rec.run_id)
