@@ -54,7 +54,7 @@ def _styled(e: Any) -> Text:
     scale = (
         max((abs(s) for s, sp in zip(scores, special, strict=True) if not sp), default=0.0) or 1.0
     )
-    strength = color_strength(e.check, e.target)  # tiny measured effects stay faint
+    strength = color_strength(e.check, e.target, len(e.feature_scores()))  # tiny effects: faint
     text = Text()
     for u, s, sp in zip(units, scores, special, strict=True):
         if sp:
@@ -85,7 +85,7 @@ def print_explanations(
             if agree:
                 console.print(Text(agreement_sentence(agree), style="dim"))
             last = e.text
-        head = Text(f"  {method_name(e):<22}", style="cyan")
+        head = Text(f"  {method_name(e):<22} ", style="cyan")
         console.print(head + _styled(e))
         top = ", ".join(f"{u.strip()} {s:+.3f}" for u, s in e.top(top_k))
         extra = f" · δ={e.delta:+.1e}" if e.delta is not None else ""

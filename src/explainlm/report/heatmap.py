@@ -48,7 +48,7 @@ def heat_spans(e: Explanation) -> str:
     special = e.token_special if e.granularity == "token" else [False] * len(units)
     live = [abs(s) for s, sp in zip(scores, special, strict=True) if not sp]
     scale = max(live, default=0.0)
-    strength = color_strength(e.check, e.target)
+    strength = color_strength(e.check, e.target, len(e.feature_scores()))
     parts = []
     for u, s, sp in zip(units, scores, special, strict=True):
         if sp:

@@ -88,7 +88,7 @@ def matrix_html(a: GenerationAttribution) -> str:
         if v is not None and math.isfinite(v) and k != "template"
     ]
     scale = max(live, default=0.0)
-    strength = color_strength(a.check, a.target)
+    strength = color_strength(a.check, a.target, len(a.feature_scores()))
     head = "".join(
         f'<th class="src {"tmpl" if k == "template" else "gen" if k == "generated" else ""}">{esc(u)}</th>'
         for u, k in zip(a.source_units, a.source_kinds, strict=True)

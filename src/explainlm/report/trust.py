@@ -12,8 +12,8 @@ comprehensiveness over removal fractions, against a random ranking of the same t
 * ``undecided``: the text has one unit (every ranking is the same; the check cannot judge);
 * ``unchecked``: the check was turned off.
 
-``weak`` (a passing check): the largest drop the check measured is under :func:`weak_effect`
-(0.05 in probability, 0.25 otherwise): the prediction barely depends on the top units.
+``weak`` (a passing check): removing the top 20% of units lowers the target by less than
+:func:`weak_effect` (0.05 in probability, 0.25 otherwise): the prediction barely depends on them.
 
 >>> check = {"comprehensiveness": 0.30, "comprehensiveness_by_k": [0.2, 0.4], "k": [1, 2],
 ...          "random": {"comprehensiveness": 0.05}}
@@ -22,8 +22,10 @@ comprehensiveness over removal fractions, against a random ranking of the same t
 ('passes', 0.25, False, 0.4)
 >>> verdict({**check, "comprehensiveness": 0.06}, "prob", 8)["status"]
 'fails'
->>> round(color_strength(check, "prob"), 2)
+>>> round(color_strength(check, "prob", 8), 2)   # removing the top 20% lowers p by 0.4
 1.0
+>>> round(color_strength({**check, "comprehensiveness_by_k": [0.01, 0.02]}, "prob", 8), 2)
+0.08
 """
 
 from __future__ import annotations
@@ -101,25 +103,33 @@ def verdict(check: Mapping[str, Any] | None, target: str, n_features: int) -> di
     out["status"] = (
         "passes" if gain is not None and gain >= min_gain(target) and comp > 0 else "fails"
     )
-    drops = check.get("comprehensiveness_by_k") or [comp]
-    out["weak"] = out["status"] == "passes" and max(drops) < weak_effect(target)
+    drop = out["drop_top20"] if out["drop_top20"] is not None else comp
+    out["weak"] = out["status"] == "passes" and drop < weak_effect(target)
     return out
 
 
 def verdict_doc(check: Mapping[str, Any] | None, target: str, n_features: int) -> dict[str, Any]:
     """The verdict with the colour strength, as the JSON documents carry it."""
-    return {**verdict(check, target, n_features), "color_strength": color_strength(check, target)}
+    return {
+        **verdict(check, target, n_features),
+        "color_strength": color_strength(check, target, n_features),
+    }
 
 
-def color_strength(check: Mapping[str, Any] | None, target: str) -> float:
-    """How strong the heatmap's strongest colour is (0–1): the largest drop the check measured
-    over the reference effect (0.25 in probability), so ±0.02 on a 0.99 prediction looks faint.
-    Without a check: 1 (the colours are relative to the largest score only)."""
+def color_strength(
+    check: Mapping[str, Any] | None, target: str, n_features: int | None = None
+) -> float:
+    """How strong the heatmap's strongest colour is (0–1): the drop the check measured when the
+    top 20% of units are removed (the largest drop when ``n_features`` is not given) over the
+    reference effect (0.25 in probability), so ±0.02 on a 0.99 prediction looks faint. Without a
+    check: 1 (the colours are relative to the largest score only)."""
     if not check:
         return 1.0
     drops = [d for d in check.get("comprehensiveness_by_k") or [] if d is not None]
     if not drops:
         return 1.0
+    if n_features:
+        drops = [drop_at(check, n_features) or 0.0]
     ref = REFERENCE_EFFECT["probability" if probability_target(target) else "other"]
     return float(min(max(max(drops), 0.0) / ref, 1.0))
 
