@@ -193,3 +193,43 @@ def test_generation_paths_carry_the_check(tiny_llama_dir: Path) -> None:
     text = _cli(["generate", "The capital of France is", "-m", model, "--max-new-tokens", "2",
                  "--method", "occlusion"])  # fmt: skip
     assert "faithfulness check" in re.sub(r"\s+", " ", text)
+
+
+def test_tiny_effects_read_as_weak_and_look_faint() -> None:
+    import re as _re
+
+    from explainlm.explanation import Explanation
+    from explainlm.report.heatmap import heat_spans, summary
+
+    words = "a b c d e f g h i j".split()
+    e = Explanation(text=" ".join(words), method="occlusion", target="prob", label="positive",
+                    predicted="positive", probs={"negative": 0.01, "positive": 0.99},
+                    words=words, word_scores=[0.02] + [0.001] * 9)  # fmt: skip
+    # removing the top 10/20/50% lowers p by 0.01/0.02/0.06; random words: 0.0
+    e.check = {"comprehensiveness": 0.03, "comprehensiveness_by_k": [0.01, 0.02, 0.06],
+               "k": [1, 2, 5], "random": {"comprehensiveness": 0.0}}  # fmt: skip
+    text = summary(e)
+    assert text.startswith("Predicted POSITIVE (0.99). Weak evidence") and "0.02" in text
+    alphas = [float(a) for a in _re.findall(r"rgba\(220,38,38,([0-9.]+)\)", heat_spans(e))]
+    # the strongest unit's alpha is 0.85 × (drop at the top 20% = 0.02) / 0.25, not 0.85
+    assert alphas[0] == pytest.approx(0.85 * 0.02 / 0.25, abs=0.005)
+    e.check = {**e.check, "comprehensiveness_by_k": [0.2, 0.3, 0.5], "comprehensiveness": 0.33}
+    assert [float(a) for a in _re.findall(r"rgba\(220,38,38,([0-9.]+)\)", heat_spans(e))][0] == 0.85
+
+
+def test_demo_shows_passing_methods_and_one_failing_labelled(
+    lexicon_bert_dir: Path, tmp_path: Path
+) -> None:
+    from explainlm.services import DemoRequest
+    from explainlm.services import demo as service
+
+    out = tmp_path / "demo.html"
+    res = service.run(DemoRequest(model=str(lexicon_bert_dir), output=str(out)),
+                      ServiceContext(store=open_store()))  # fmt: skip
+    cal = {r["method"]: r for r in res.calibration["methods"]}
+    assert res.failing == ["attention"] and not cal["attention"]["passes"]
+    shown = res.methods[1:-1]
+    assert res.methods[0] == "auto" and shown and all(cal[m]["passes"] for m in shown)
+    html = out.read_text(encoding="utf-8")
+    assert "shown below so you can see why the check matters" in html
+    assert {e.method for e in res.explanations} == set(res.methods)
