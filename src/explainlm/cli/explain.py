@@ -35,21 +35,32 @@ from explainlm.services.base import build_request
 from explainlm.services.common import parse_params, unescape
 from explainlm.services.explain import DEFAULT_METHODS
 
-__all__ = ["DEFAULT_METHODS", "explain_cmd", "parse_params", "print_explanations", "register"]
+__all__ = [
+    "DEFAULT_METHODS",
+    "check_line",
+    "explain_cmd",
+    "parse_params",
+    "print_explanations",
+    "print_glossary",
+    "register",
+]
 
 
 def _styled(e: Any) -> Text:
+    from explainlm.report.trust import color_strength
+
     units, scores = e.units, e.scores
     special = e.token_special if e.granularity == "token" else [False] * len(units)
     scale = (
         max((abs(s) for s, sp in zip(scores, special, strict=True) if not sp), default=0.0) or 1.0
     )
+    strength = color_strength(e.check, e.target, len(e.feature_scores()))  # tiny effects: faint
     text = Text()
     for u, s, sp in zip(units, scores, special, strict=True):
         if sp:
             text.append(u, style="dim")
         else:
-            a = min(abs(s) / scale, 1.0)
+            a = min(abs(s) / scale, 1.0) * strength
             r, g, b = (220, 38, 38) if s > 0 else (37, 99, 235)
             mix = [int(255 - (255 - c) * a * 0.85) for c in (r, g, b)]
             text.append(u.strip() or u, style=f"black on rgb({mix[0]},{mix[1]},{mix[2]})")
@@ -60,21 +71,29 @@ def _styled(e: Any) -> Text:
 def print_explanations(
     explanations: Sequence[Any], top_k: int, faithfulness: Sequence[dict[str, Any]] | None = None
 ) -> None:
-    from explainlm.report.heatmap import summary
+    from explainlm.report.heatmap import method_name, summary
+    from explainlm.report.trust import agreement, agreement_sentence
 
     last = None
     for i, e in enumerate(explanations):
         if e.text != last:
             probs = ", ".join(f"{k} {v:.3f}" for k, v in e.probs.items())
             console.print(Text(f"\n{e.text}", style="bold"))
-            console.print(Text(f"predicted {e.predicted} ({probs}) · target {e.target}"))
+            console.print(Text(f"predicted {e.predicted} (prob: {probs}) · target {e.target}"))
+            group = [x for x in explanations if x.text == e.text]
+            agree = agreement({method_name(x): x.feature_scores() for x in group})
+            if agree:
+                console.print(Text(agreement_sentence(agree), style="dim"))
             last = e.text
-        head = Text(f"  {e.method:<22}", style="cyan")
+        head = Text(f"  {method_name(e):<22} ", style="cyan")
         console.print(head + _styled(e))
         top = ", ".join(f"{u.strip()} {s:+.3f}" for u, s in e.top(top_k))
         extra = f" · δ={e.delta:+.1e}" if e.delta is not None else ""
         console.print(Text(f"  {'':<22}top: {top}{extra}", style="dim"))
+        console.print(check_line(e))
         console.print(Text(f"  {'':<22}{summary(e)}", style="italic"))
+        if e.auto:
+            console.print(Text(f"  {'':<22}{e.auto['reason']}", style="dim"))
         if faithfulness is not None:
             f = faithfulness[i]
             comp, suff = (_signed(f.get(k)) for k in ("comprehensiveness", "sufficiency"))
@@ -86,6 +105,53 @@ def _signed(v: Any) -> str:
     return "–" if v is None else f"{float(v):+.3f}"
 
 
+VERDICT_STYLE = {"passes": "green", "fails": "red", "undecided": "yellow", "unchecked": "yellow"}
+
+
+def check_line(e: Any) -> Text:
+    """The verdict of the explanation's faithfulness check and its numbers, on one line."""
+    from explainlm.report.trust import verdict
+
+    v = verdict(e.check, e.target, len(e.feature_scores()))
+    words = {
+        "passes": "passes the faithfulness check",
+        "fails": "FAILS the faithfulness check (not evidence of why)",
+        "undecided": "one unit: the check cannot judge",
+        "unchecked": "faithfulness not checked",
+    }[v["status"]] + (" (weak effect)" if v["weak"] else "")
+    line = Text(f"  {'':<22}")
+    line.append(words, style=VERDICT_STYLE[v["status"]])
+    if e.check:
+        rand = v.get("random_comprehensiveness")
+        line.append(
+            f" · comprehensiveness {_signed(e.check.get('comprehensiveness'))} "
+            f"(random {_signed(rand)}) · sufficiency {_signed(e.check.get('sufficiency'))}",
+            style="dim",
+        )
+    return line
+
+
+def print_glossary(terms: Sequence[str], target: str = "prob") -> None:
+    """One line per term shown: what it means."""
+    from explainlm.report.trust import glossary_lines, reference_note
+
+    console.print(Text("\nTerms:", style="bold dim"))
+    for line in glossary_lines(terms):
+        console.print(Text(f"  {line}", style="dim"))
+    console.print(Text(f"  colours: {reference_note(target)}", style="dim"))
+
+
+EXPLAIN_TERMS = (
+    "prob",
+    "comprehensiveness",
+    "sufficiency",
+    "random",
+    "δ",
+    "Spearman ρ",
+    "top-k overlap",
+)
+
+
 TargetOpt = Annotated[
     str | None,
     typer.Option(
@@ -95,6 +161,19 @@ TargetOpt = Annotated[
 ContrastOpt = Annotated[str | None, typer.Option(help="LABEL:FOIL — explain the logit difference.")]
 TopKOpt = Annotated[int, typer.Option(help="How many top units to list.")]
 MixedOpt = Annotated[bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")]
+NoCheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-check", help="Skip the faithfulness check of each explanation (auto keeps it)."
+    ),
+]
+ForbidOpt = Annotated[
+    list[str] | None,
+    typer.Option("--forbid", help="A method auto must never use (repeatable)."),
+]
+RecalibrateOpt = Annotated[
+    bool, typer.Option("--recalibrate", help="Recompute auto's per-model calibration.")
+]
 FaithfulnessOpt = Annotated[
     bool,
     typer.Option(
@@ -124,8 +203,14 @@ def explain_cmd(
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     faithfulness: FaithfulnessOpt = False,
+    no_check: NoCheckOpt = False,
+    forbid: ForbidOpt = None,
+    recalibrate: RecalibrateOpt = False,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
+
+    The default method, auto, runs the most faithful affordable method for the model and says why;
+    every explanation carries its faithfulness check (--no-check turns it off).
 
     Examples:
 
@@ -157,12 +242,16 @@ def explain_cmd(
         mixed_precision=mixed_precision,
         html=html,
         faithfulness=faithfulness,
+        check=not no_check,
+        forbid=forbid or [],
+        recalibrate=recalibrate,
     )
     res = service.run(req, cli_context(device))
     if as_json:
         emit_json(res.to_json_doc())
     else:
         print_explanations(res.explanations, top_k, res.faithfulness)
+        print_glossary(EXPLAIN_TERMS)
     report_written(res.report)
 
 

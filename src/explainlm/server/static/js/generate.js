@@ -30,7 +30,7 @@ export const generatePage = {
         el("label", {}, "target text", targetText),
         el("label", {}, "target", target),
       ),
-      methodBoxes("generate-method", ["occlusion"], methods.methods),
+      methodBoxes("generate-method", ["auto"], methods.methods),
       el("div", { class: "row" }, button),
     );
     form.addEventListener("submit", async (ev) => {
