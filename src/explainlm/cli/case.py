@@ -22,6 +22,12 @@ def case_command(
     train_limit: int | None = typer.Option(None, "--train-limit", help="Training texts."),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs."),
     eval_limit: int | None = typer.Option(None, "--limit", help="Test texts measured."),
+    faithfulness_limit: int | None = typer.Option(
+        None, "--faithfulness-limit", help="Texts of the faithfulness benchmark."
+    ),
+    importance_limit: int | None = typer.Option(
+        None, "--importance-limit", help="Texts of the dataset-level importance (medicine)."
+    ),
     llm: str = typer.Option("smollm2-135m", "--llm", help="Zero-shot LLM (finance, law)."),
     llm_limit: int = typer.Option(60, "--llm-limit", help="Test texts the LLM predicts."),
     variants: str = typer.Option("int8,rtn4:g32", "--variants", help="Compressed variants."),
@@ -51,7 +57,8 @@ def case_command(
 
     req = build_request(
         service.CaseRequest, domain=domain, model=model, train_limit=train_limit, epochs=epochs,
-        eval_limit=eval_limit, llm=llm, llm_limit=llm_limit, variants=split_list(variants) or [],
+        eval_limit=eval_limit, faithfulness_limit=faithfulness_limit,
+        importance_limit=importance_limit, llm=llm, llm_limit=llm_limit, variants=split_list(variants) or [],
         bios_model=bios_model, n_boot=n_boot, seed=seed, output=output, data_dir=data_dir,
     )  # fmt: skip
     res = service.run(req, cli_context(device))

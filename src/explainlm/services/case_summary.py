@@ -146,7 +146,8 @@ def trust(doc: dict[str, Any]) -> str:
     text = ""
     if ours and rnd:
         better = ours["ci_low"] is not None and ours["ci_low"] > rnd["ci_high"]
-        text = (f"Removing the words {method} ranks highest lowers the model's confidence by "
+        name = "the automatically chosen method (auto)" if method == "auto" else method
+        text = (f"Removing the words {name} ranks highest lowers the model's confidence by "
                 f"{ours['mean']:.2f} on average (95% CI {ours['ci_low']:.2f}–{ours['ci_high']:.2f})"
                 f", against {rnd['mean']:.2f} for words picked at random (n = {faith['n']} texts): "
                 + ("the explanations point at words the model really uses. " if better else
