@@ -8,6 +8,17 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from explainlm.cli.backend import (
+    ActorsOpt,
+    AddressOpt,
+    BackendOpt,
+    CpusOpt,
+    GpusOpt,
+    ResultsDirOpt,
+    ResumeJobOpt,
+    backend_options,
+    run_command,
+)
 from explainlm.cli.common import (
     DEFAULT_MODEL,
     BudgetOpt,
@@ -124,6 +135,13 @@ def explain_cmd(
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     faithfulness: FaithfulnessOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
+    resume: ResumeJobOpt = None,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 
@@ -134,6 +152,8 @@ def explain_cmd(
         explainlm explain "A dull film" --contrast positive:negative --method grad_x_input --json
 
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
+
+        explainlm explain --input corpus.parquet --method occlusion --backend ray --actors 4
     """
     from explainlm.services import explain as service
 
@@ -158,12 +178,18 @@ def explain_cmd(
         html=html,
         faithfulness=faithfulness,
     )
-    res = service.run(req, cli_context(device))
-    if as_json:
-        emit_json(res.to_json_doc())
-    else:
-        print_explanations(res.explanations, top_k, res.faithfulness)
-    report_written(res.report)
+    opts = backend_options(
+        backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir, resume
+    )
+
+    def render(res: Any) -> None:
+        if as_json:
+            emit_json(res.to_json_doc())
+        else:
+            print_explanations(res.explanations, top_k, res.faithfulness)
+        report_written(res.report)
+
+    run_command(req, cli_context(device), opts, as_json=as_json, render=render)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ as locally, so the merged result is the local result, number for number and in t
 >>> BackendOptions(backend="local", actors=3)
 Traceback (most recent call last):
 ...
-explainlm.errors.UserError: --actors, --address and --gpus-per-actor need --backend ray
+explainlm.errors.UserError: --actors, --address, --gpus-per-actor, --results-dir and --resume need --backend ray
 """
 
 from __future__ import annotations
@@ -72,9 +72,11 @@ class BackendOptions(BaseModel):
 
     @model_validator(mode="after")
     def _only_for_clusters(self) -> BackendOptions:
-        cluster = (self.actors, self.address, self.gpus_per_actor)
+        cluster = (self.actors, self.address, self.gpus_per_actor, self.output, self.resume)
         if self.backend == "local" and any(v is not None for v in cluster):
-            raise UserError("--actors, --address and --gpus-per-actor need --backend ray")
+            raise UserError(
+                "--actors, --address, --gpus-per-actor, --results-dir and --resume need --backend ray"
+            )
         return self
 
     def spec(self) -> dict[str, Any]:
