@@ -187,3 +187,38 @@ def test_a_killed_job_resumes_without_recomputing_finished_shards(
     local = explain_service.run(req, ServiceContext())
     assert comparable(resumed.load().explanations) == comparable(local.explanations)
     assert json.loads(json.dumps(resumed.summary()))["rows"] == 384
+
+
+def test_benchmark_on_ray_is_the_local_benchmark(
+    cluster: str, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """Workers load the dataset themselves; shards are the local run's chunks of examples, whose
+    metric rows are stored as the local run stores them: the summary is the local one."""
+    from explainlm.services import benchmark as benchmark_service
+
+    rng = random.Random(3)
+    lines = []
+    for i in range(20):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(3, 9))]
+        flags = [int(w in ("good", "great", "bad", "dull")) for w in words]
+        label = "positive" if i % 2 else "negative"
+        lines.append(json.dumps({"text": " ".join(words), "label": label, "rationale": flags}))
+    data = tmp_path / "bench.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    req = benchmark_service.BenchmarkRequest(
+        model=str(tiny_bert_dir),
+        dataset=str(data),
+        methods=["occlusion", "random"],
+        metrics=["comprehensiveness", "token_f1"],
+        chunk_size=4,
+        n_boot=200,
+    )
+    local = benchmark_service.run(req, ServiceContext(store=open_store()))
+    ctx = ServiceContext(store=open_store())
+    res = run(req, ctx, BackendOptions(backend="ray", address=cluster, actors=2))
+    merged = res.load()
+    assert merged.to_json_doc() | {"run_id": None} == local.to_json_doc() | {"run_id": None}
+    assert len(res.shards) == 5 and merged.n == 20
+    # the run store holds the examples' rows as a local benchmark run does (runs show/export)
+    stored = benchmark_service.stored_result(ctx.store, ctx.store.get_run(res.run_id))
+    assert stored.to_json_doc()["table"] == local.to_json_doc()["table"]

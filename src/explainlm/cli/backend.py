@@ -74,9 +74,11 @@ def run_command(
     *,
     as_json: bool,
     render: Callable[[Any], None],
+    show_merged: bool = False,
 ) -> None:
     """Run locally and ``render`` the result, or on the cluster and show the job's summary
-    (``--json``: the merged result's document, as a local run prints it, plus ``dataset``)."""
+    (``--json``: the merged result's document, as a local run prints it, plus ``dataset``;
+    ``show_merged``: also ``render`` the merged result, for jobs whose result is a summary)."""
     res = run_job(request, ctx, options)
     if options.backend == "local":
         render(res)
@@ -88,6 +90,8 @@ def run_command(
         emit_json(doc)
         return
     print_job_summary(res)
+    if show_merged:
+        render(res.load())
 
 
 def print_job_summary(res: Any) -> None:

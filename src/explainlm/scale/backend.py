@@ -83,29 +83,54 @@ def run(request: ServiceRequest, ctx: ServiceContext, options: BackendOptions) -
     job = check_cluster_request(request)
     joined = connect(options.address)
     try:
-        from explainlm.scale.inputs import open_input
+        return run_job(job, request, ctx, options)
+    finally:
+        disconnect(joined)
 
-        ds, n_rows = open_input(request)
+
+def run_job(
+    job: DatasetJob, request: ServiceRequest, ctx: ServiceContext, options: BackendOptions
+) -> ClusterJobResult:
+    """Read the input (before any model loads), start the pool, record the run, run the shards."""
+    from explainlm.scale.inputs import index_shards, open_input, text_shards
+    from explainlm.scale.pool import ActorPool, make_actor
+
+    ds, n_rows = open_input(request) if job.inputs == "texts" else (None, 0)
+    gpus = options.gpus_per_actor or 0.0
+    spec = request.spec()
+    pool = ActorPool(
+        lambda: make_actor(job.command, spec, options.cpus_per_actor, gpus),
+        options.actors or DEFAULT_ACTORS,
+    )  # the actors load the model while the run is being recorded
+    try:
+        meta: dict[str, Any] = {}
+        if job.inputs == "examples":  # the workers load the dataset: ask one how long it is
+            meta = describe(pool)
+            n_rows = int(meta["n_rows"])
         fingerprint = input_fingerprint(getattr(request, "input", None))
         if options.resume:
             check_resumable(ctx, options.resume, n_rows, fingerprint)
         extra = {
             "backend": options.spec(),
             "n_rows": n_rows,
-            "shard_rows": job.shard_rows,
+            "shard_rows": job.shard_rows(request),
             "input_fingerprint": fingerprint,
+            "job_meta": meta,
         }
         model = getattr(request, "model", None)
         with ctx.recorded_run(request, model=model, resume=options.resume, extra=extra) as run:
             output = options.output or str(home_dir() / "datasets" / run.run_id)
             result = ClusterJobResult(run.run_id, job.command, request, output, n_rows, {})
+            result.meta = meta
+            rows = job.shard_rows(request)
+            units = text_shards(ds, rows) if ds is not None else index_shards(n_rows, rows)
             try:
-                run_pool(job, request, ctx, options, ds, result)
+                run_pool(job, ctx, options, pool, units, result)
             finally:
                 run.summary = result.summary()
         return result
     finally:
-        disconnect(joined)
+        pool.shutdown()
 
 
 def done_shards(ctx: ServiceContext, run_id: str | None, output: str) -> dict[str, dict[str, Any]]:
@@ -122,35 +147,33 @@ def done_shards(ctx: ServiceContext, run_id: str | None, output: str) -> dict[st
 
 def run_pool(
     job: DatasetJob,
-    request: ServiceRequest,
     ctx: ServiceContext,
     options: BackendOptions,
-    ds: Any,
+    pool: Any,
+    units: Iterator[tuple[int, int, list[Any]]],
     result: ClusterJobResult,
 ) -> None:
-    """Compute every shard not done yet on a fresh actor pool; fill ``result`` as shards finish."""
-    from explainlm.scale.inputs import shards
+    """Compute every shard not done yet on the pool; fill ``result`` as shards finish."""
     from explainlm.scale.outputs import shard_key, write_shard
-    from explainlm.scale.pool import ActorPool, Shard, make_actor, run_shards
+    from explainlm.scale.pool import Shard, run_shards
 
     started, session = time.monotonic(), token_hex(4)
     result.shards = done_shards(ctx, result.run_id, result.output)
     result.resumed = sorted(result.shards)
     todo_rows = result.rows - sum(s["rows"] for s in result.shards.values())
-
-    def todo() -> Iterator[Shard]:
-        for k, texts in shards(ds, job.shard_rows):
-            if shard_key(k) not in result.shards:
-                yield Shard(k, k * job.shard_rows, texts)
+    store = ctx.store if result.run_id is not None else None
 
     def index(shard: Shard, row: dict[str, Any]) -> None:
         key = shard_key(shard.k)
+        items = row.pop("items", None)
         row = {**row, "session": session}
         result.shards[key] = row
         if row["status"] == "done":
             result.computed.append(key)
-        if ctx.store is not None and result.run_id is not None:
-            ctx.store.put_items(result.run_id, ITEM_KIND, {key: row})
+        if store is not None:
+            if items and job.item_kind:  # as the local run stores them (its --resume reads them)
+                store.put_items(str(result.run_id), job.item_kind, items)
+            store.put_items(str(result.run_id), ITEM_KIND, {key: row})
         progress.advance(len(shard.texts))
 
     def failed(shard: Shard, e: BaseException) -> None:
@@ -161,41 +184,39 @@ def run_pool(
         row = {"shard": shard.k, "start": shard.start, "rows": len(shard.texts), "file": name}
         index(shard, {**row, "status": "failed", "failed_rows": failed_rows, "error": message})
 
-    spec = request.spec()
-    gpus = options.gpus_per_actor or 0.0
-    n_actors = options.actors or DEFAULT_ACTORS
     Path(result.output).mkdir(parents=True, exist_ok=True)
-    stage = f"{job.command} on ray" + (
-        f" ({len(result.resumed)} shards resumed)" if result.resumed else ""
-    )
-    with ctx.progress.stage_of(stage, todo_rows) as progress:
-        pool = ActorPool(
-            lambda: make_actor(job.command, spec, result.output, options.cpus_per_actor, gpus),
-            n_actors,
+    resumed = f" ({len(result.resumed)} shards resumed)" if result.resumed else ""
+    with ctx.progress.stage_of(f"{job.command} on ray{resumed}", todo_rows) as progress:
+        result.actors = start_actors(pool)
+        run_shards(
+            pool,
+            (Shard(k, start, u) for k, start, u in units if shard_key(k) not in result.shards),
+            result.output,
+            on_done=lambda s, report: index(s, {**report, "status": "done"}),
+            on_failed=failed,
+            check=progress.check,
+            max_retries=options.max_retries,
+            default_budget=getattr(result.request, "max_batch_tokens", None),
         )
-        try:
-            result.actors = start_actors(pool)
-            run_shards(
-                pool,
-                todo(),
-                on_done=lambda s, report: index(s, {**report, "status": "done"}),
-                on_failed=failed,
-                check=progress.check,
-                max_retries=options.max_retries,
-                default_budget=getattr(request, "max_batch_tokens", None),
-            )
-        finally:
-            pool.shutdown()
     result.seconds = time.monotonic() - started
+
+
+def describe(pool: Any) -> dict[str, Any]:
+    """What the first actor learnt while loading (a benchmark's examples: their number, …)."""
+    return dict(_loaded(lambda: [pool.actors[0].describe.remote()])[0])
 
 
 def start_actors(pool: Any) -> list[dict[str, Any]]:
     """Wait until every actor has loaded its model; a load that fails is the job's error."""
+    return list(_loaded(lambda: [a.info.remote() for a in pool.actors]))
+
+
+def _loaded(calls: Any) -> list[Any]:
     import ray
     from ray.exceptions import RayActorError
 
     try:
-        return ray.get([a.info.remote() for a in pool.actors])
+        return list(ray.get(calls()))
     except RayActorError as e:
         cause = getattr(e, "cause", None) or e
         if isinstance(cause, UserError):

@@ -94,8 +94,15 @@ def normalised(value: Any) -> str | None:
     return value.strip()
 
 
-def shards(ds: Any, shard_rows: int) -> Iterator[tuple[int, list[str | None]]]:
-    """``(k, texts)`` for rows ``[k * shard_rows, (k + 1) * shard_rows)``, in input order."""
+def text_shards(ds: Any, shard_rows: int) -> Iterator[tuple[int, int, list[str | None]]]:
+    """``(k, start, texts)`` for rows ``[k * shard_rows, (k + 1) * shard_rows)``, in input order
+    (streamed from the Ray dataset: the driver holds a few shards at a time)."""
     batches = ds.iter_batches(batch_size=shard_rows, batch_format="pyarrow", drop_last=False)
     for k, batch in enumerate(batches):
-        yield k, [normalised(v) for v in batch.column("text").to_pylist()]
+        yield k, k * shard_rows, [normalised(v) for v in batch.column("text").to_pylist()]
+
+
+def index_shards(n_rows: int, shard_rows: int) -> Iterator[tuple[int, int, list[int]]]:
+    """``(k, start, indices)`` of a job whose workers hold the examples (a benchmark)."""
+    for k, start in enumerate(range(0, n_rows, shard_rows)):
+        yield k, start, list(range(start, min(n_rows, start + shard_rows)))

@@ -25,15 +25,15 @@ LOST = (RayActorError, WorkerCrashedError, OutOfMemoryError)
 class Shard:
     k: int
     start: int
-    texts: list[str | None]
+    texts: list[Any]  # the shard's texts, or its example indices
     lost: int = 0  # times its actor died under it
     budget: int | None = None  # lowered token budget after an out-of-memory kill
 
 
-def make_actor(command: str, spec: dict[str, Any], output: str, cpus: float, gpus: float) -> Any:
+def make_actor(command: str, spec: dict[str, Any], cpus: float, gpus: float) -> Any:
     """A :class:`ShardWorker` actor (it loads the model in its constructor)."""
     remote = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
-    return remote.remote(command, spec, output)
+    return remote.remote(command, spec)
 
 
 class ActorPool:
@@ -58,6 +58,7 @@ class ActorPool:
 def run_shards(
     pool: ActorPool,
     todo: Iterator[Shard],
+    output: str,
     *,
     on_done: Callable[[Shard, dict[str, Any]], None],
     on_failed: Callable[[Shard, BaseException], None],
@@ -84,7 +85,7 @@ def run_shards(
                     return
                 actor = pool.actors[slot]
                 ref = actor.run_shard.remote(
-                    shard.k, shard.start, shard.texts, shard.budget, max_retries
+                    shard.k, shard.start, shard.texts, shard.budget, max_retries, output
                 )
                 pending[ref] = (shard, slot, actor)
                 load[slot] += 1

@@ -28,6 +28,7 @@ class ClusterJobResult:
     resumed: list[str] = field(default_factory=list)  # shards finished by an earlier call
     actors: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)  # what the workers learnt (benchmark)
 
     @property
     def failed_rows(self) -> list[dict[str, Any]]:
@@ -40,7 +41,7 @@ class ClusterJobResult:
     def load(self) -> Any:
         """The merged result, as the local backend returns it."""
         records = read_records(self.output, self.files)
-        return JOBS[self.command].merge(self.request, self.run_id, records)
+        return JOBS[self.command].merge(self.request, self.run_id, records, self.meta)
 
     def summary(self) -> dict[str, Any]:
         """What the run store keeps as the run's summary (and the ``--json`` ``dataset`` part)."""

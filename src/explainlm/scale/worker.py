@@ -43,7 +43,7 @@ def _release_memory() -> None:
 
 
 def compute_with_backoff(
-    job: DatasetJob, request: Any, task: Any, texts: Sequence[str], budget: int
+    job: DatasetJob, request: Any, task: Any, texts: Sequence[Any], budget: int
 ) -> tuple[list[dict[str, Any]], int]:
     """``job.compute`` on ``texts``, halving the token budget after each out-of-memory error."""
     while True:
@@ -58,7 +58,7 @@ def compute_with_backoff(
 
 
 def compute_shard(
-    job: DatasetJob, request: Any, task: Any, texts: Sequence[str | None], *, max_retries: int
+    job: DatasetJob, request: Any, task: Any, texts: Sequence[Any], *, max_retries: int
 ) -> dict[str, Any]:
     """Records of one shard (rows relative to it), failed rows, attempts and the budget used."""
     errors = {i: EMPTY_TEXT for i, t in enumerate(texts) if t is None}
@@ -96,14 +96,17 @@ def compute_shard(
 class ShardWorker:
     """One model copy. Made a Ray actor by :func:`explainlm.scale.pool.make_actor`."""
 
-    def __init__(self, command: str, spec: dict[str, Any], output: str) -> None:
+    def __init__(self, command: str, spec: dict[str, Any]) -> None:
         started = time.monotonic()
         self.job = JOBS[command]
         self.request = self.job.request.model_validate(spec)
         self.models = LocalModels(self.request.device)
-        self.task = self.job.load(self.request, self.models)  # the model, once per actor
-        self.output = output
+        self.state = self.job.load(self.request, self.models)  # the model, once per actor
         self.load_s = time.monotonic() - started
+
+    def describe(self) -> dict[str, Any]:
+        """What loading taught this worker (a benchmark's number of examples, …)."""
+        return self.job.describe(self.request, self.state) if self.job.describe else {}
 
     def info(self) -> dict[str, Any]:
         import torch
@@ -116,15 +119,22 @@ class ShardWorker:
         }
 
     def run_shard(
-        self, k: int, start: int, texts: list[str | None], budget: int | None, max_retries: int
+        self,
+        k: int,
+        start: int,
+        texts: list[Any],
+        budget: int | None,
+        max_retries: int,
+        output: str,
     ) -> dict[str, Any]:
-        """Compute shard ``k`` (input rows from ``start``), write its file, return its index row."""
+        """Compute shard ``k`` (input rows from ``start``: texts, or example indices), write its
+        file, return its index row (with the records as store items when the job keeps them)."""
         started = time.monotonic()
         request = self.request
         if budget is not None:  # the driver lowered it after this shard ran out of memory
             request = request.model_copy(update={"max_batch_tokens": budget})
-        out = compute_shard(self.job, request, self.task, texts, max_retries=max_retries)
-        name = write_shard(self.output, k, start, out["records"], out["errors"], self.job.columns)
+        out = compute_shard(self.job, request, self.state, texts, max_retries=max_retries)
+        name = write_shard(output, k, start, out["records"], out["errors"], self.job.columns)
         report = {
             "shard": k,
             "start": start,
@@ -142,4 +152,10 @@ class ShardWorker:
         }
         if "shard_error" in out:
             report["shard_error"] = out["shard_error"]
+        if self.job.item_kind:
+            drop = ("row", "seq", "key")
+            items = {
+                r["key"]: {k: v for k, v in r.items() if k not in drop} for r in out["records"]
+            }
+            report["items"] = items
         return report

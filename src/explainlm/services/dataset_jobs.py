@@ -11,8 +11,8 @@ service's chunk size), computed by :attr:`DatasetJob.compute`, which calls the f
 service calls on that chunk. The engine packs each shard's passes under the request's token budget,
 as locally, so the merged result is the local result, number for number and in the same order.
 
->>> JOBS["explain"].shard_rows, JOBS["predict"].shard_rows
-(64, 32)
+>>> JOBS["explain"].shard_rows(None), JOBS["predict"].shard_rows(None), JOBS.names()
+(64, 32, ['explain', 'predict', 'benchmark'])
 >>> BackendOptions(backend="ray", actors=2).spec()["actors"]
 2
 >>> BackendOptions(backend="ray", address="ray://head:10001", gpus_per_actor=0.5).gpus_per_actor
@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from explainlm.errors import UserError
 from explainlm.progress import Progress
 from explainlm.registry import Registry
+from explainlm.services import benchmark as benchmark_service
 from explainlm.services import explain as explain_service
 from explainlm.services import predict as predict_service
 from explainlm.services.base import ServiceContext, ServiceRequest
@@ -87,20 +88,28 @@ class BackendOptions(BaseModel):
 class DatasetJob:
     """How a job kind runs shard by shard.
 
-    ``load(request, models)``: the model (as the task the service uses), once per worker;
-    ``compute(request, task, texts)``: the output records of one shard, each ``{"row": i, "seq": j,
-    **payload}`` with ``i`` the text's position in the shard — the service's own per-chunk code;
-    ``merge(request, run_id, records)``: the service's result from all records in order.
-    ``columns``: payload fields also stored as typed Parquet columns.
+    ``load(request, models)``: the worker's state — the model as the task the service uses, and
+    for ``inputs="examples"`` the dataset's examples — once per worker;
+    ``compute(request, state, units)``: the output records of one shard (``units``: its texts, or
+    its example indices), each ``{"row": i, "seq": j, **payload}`` with ``i`` the unit's position
+    in the shard — the service's own per-chunk code;
+    ``merge(request, run_id, records, meta)``: the service's result from all records in order.
+    ``shard_rows(request)``: rows per shard = the local run's chunk. ``describe(request, state)``:
+    facts a worker learns while loading (``n_rows``, …), for ``inputs="examples"``.
+    ``columns``: payload fields also stored as typed Parquet columns. ``item_kind``: records are
+    also stored as the run store's items of this kind, keyed by ``key`` (as the local run does).
     """
 
     command: str
     request: type[ServiceRequest]
-    shard_rows: int
+    shard_rows: Callable[[Any], int]
     load: Callable[[Any, Any], Any]
-    compute: Callable[[Any, Any, Sequence[str]], list[dict[str, Any]]]
-    merge: Callable[[Any, str | None, Sequence[dict[str, Any]]], Any]
+    compute: Callable[[Any, Any, Sequence[Any]], list[dict[str, Any]]]
+    merge: Callable[[Any, str | None, Sequence[dict[str, Any]], dict[str, Any]], Any]
     columns: tuple[str, ...] = ()
+    inputs: Literal["texts", "examples"] = "texts"
+    describe: Callable[[Any, Any], dict[str, Any]] | None = None
+    item_kind: str | None = None
 
 
 def _load_task(request: Any, models: Any) -> Any:
@@ -127,7 +136,9 @@ def _explain_compute(request: Any, clf: Any, texts: Sequence[str]) -> list[dict[
     return [{"row": i // per_text, "seq": i % per_text, **e.to_dict()} for i, e in enumerate(part)]
 
 
-def _explain_merge(request: Any, run_id: str | None, records: Sequence[dict[str, Any]]) -> Any:
+def _explain_merge(
+    request: Any, run_id: str | None, records: Sequence[dict[str, Any]], meta: dict[str, Any]
+) -> Any:
     from explainlm.explanation import Explanation, ExplanationSet
 
     exps = ExplanationSet([Explanation.from_dict(r) for r in records], run_id=run_id)
@@ -142,7 +153,9 @@ def _predict_compute(request: Any, clf: Any, texts: Sequence[str]) -> list[dict[
     return [{"row": i, "seq": 0, **p} for i, p in enumerate(out)]
 
 
-def _predict_merge(request: Any, run_id: str | None, records: Sequence[dict[str, Any]]) -> Any:
+def _predict_merge(
+    request: Any, run_id: str | None, records: Sequence[dict[str, Any]], meta: dict[str, Any]
+) -> Any:
     keep = [{k: v for k, v in r.items() if k not in ("row", "seq")} for r in records]
     return predict_service.PredictResult(run_id, request.model, keep)
 
@@ -153,7 +166,7 @@ JOBS.add(
     DatasetJob(
         "explain",
         explain_service.ExplainRequest,
-        explain_service.CHUNK,
+        lambda _request: explain_service.CHUNK,
         _load_classifier,
         _explain_compute,
         _explain_merge,
@@ -165,11 +178,80 @@ JOBS.add(
     DatasetJob(
         "predict",
         predict_service.PredictRequest,
-        predict_service.CHUNK,
+        lambda _request: predict_service.CHUNK,
         _load_task,
         _predict_compute,
         _predict_merge,
         ("text", "label"),
+    ),
+)
+
+
+@dataclass
+class BenchmarkState:
+    """A benchmark worker's model and examples (windowed with its tokenizer, as locally)."""
+
+    classifier: Any
+    examples: list[Any]
+    metric_params: dict[str, Any]
+    keys: list[str]
+
+
+def _benchmark_load(request: Any, models: Any) -> BenchmarkState:
+    clf = models.task(request.model, labels=request.labels)
+    max_len = int(getattr(clf.wrapper, "max_length", 512))
+    examples = benchmark_service.load_examples(request, lambda t: len(clf.encode([t])[0]), max_len)
+    if not examples:
+        raise UserError("no examples to benchmark")
+    mparams = benchmark_service.metric_params_for(request, examples)
+    return BenchmarkState(clf, examples, mparams, [f"{i:06d}" for i in range(len(examples))])
+
+
+def _benchmark_describe(request: Any, state: BenchmarkState) -> dict[str, Any]:
+    return {"n_rows": len(state.examples), "metric_params": state.metric_params}
+
+
+def _benchmark_compute(
+    request: Any, state: BenchmarkState, idx: Sequence[int]
+) -> list[dict[str, Any]]:
+    payload = benchmark_service.evaluate_chunk(
+        request, state.classifier, state.examples, idx, state.keys, state.metric_params
+    )
+    return [
+        {"row": j, "seq": 0, "key": state.keys[i], **payload[state.keys[i]]}
+        for j, i in enumerate(idx)
+    ]
+
+
+def _benchmark_merge(
+    request: Any, run_id: str | None, records: Sequence[dict[str, Any]], meta: dict[str, Any]
+) -> Any:
+    from pathlib import Path
+
+    mparams = meta["metric_params"]
+    items = [{k: v for k, v in r.items() if k != "key"} for r in records]
+    result = benchmark_service.summarise(request, run_id or "", items, mparams)
+    result.params = {**request.spec(), "metric_params": mparams, "n_examples": meta["n_rows"]}
+    if request.output is not None:
+        from explainlm.report.benchmark import write_outputs
+
+        result.files = [str(p) for p in write_outputs(result, Path(request.output))]
+    return result
+
+
+JOBS.add(
+    "benchmark",
+    DatasetJob(
+        "benchmark",
+        benchmark_service.BenchmarkRequest,
+        lambda request: request.chunk_size,
+        _benchmark_load,
+        _benchmark_compute,
+        _benchmark_merge,
+        ("key", "id"),
+        inputs="examples",
+        describe=_benchmark_describe,
+        item_kind=benchmark_service.ITEM_KIND,
     ),
 )
 
@@ -182,6 +264,8 @@ def check_cluster_request(request: ServiceRequest) -> DatasetJob:
             "--faithfulness is not available with --backend ray yet: run `explainlm benchmark` "
             "(which also runs on ray) to score faithfulness over a dataset"
         )
+    if getattr(request, "resume", None):
+        raise UserError("with --backend ray, --resume RUN_ID resumes the Ray job")
     return job
 
 
