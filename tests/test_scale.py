@@ -20,6 +20,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from explainlm.cli.app import main  # noqa: E402
 from explainlm.progress import Progress  # noqa: E402
 from explainlm.services import explain as explain_service  # noqa: E402
 from explainlm.services import predict as predict_service  # noqa: E402
@@ -100,7 +101,7 @@ def test_explain_on_two_actors_is_exactly_the_local_result(
 
 
 def test_predict_on_ray_and_a_row_that_keeps_failing(
-    cluster: str, tiny_bert_dir: Path, tmp_path: Path
+    cluster: str, tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Predictions are the local ones; an over-long text (truncation off) fails its shard, which is
     retried, then computed row by row: only that row is recorded as failed, with its error."""
@@ -108,8 +109,14 @@ def test_predict_on_ray_and_a_row_that_keeps_failing(
     texts = corpus(path, 100, seed=1)
     req = predict_service.PredictRequest(input=str(path), model=str(tiny_bert_dir))
     local = predict_service.run(req, ServiceContext())
-    res = run(req, ServiceContext(), BackendOptions(backend="ray", address=cluster, actors=2))
-    assert res.load().predictions == local.predictions
+    # through the CLI: --json prints the local document plus the job's summary
+    args = ["predict", "--input", path, "--model", tiny_bert_dir, "--json"]
+    code = main([str(a) for a in [*args, "--backend", "ray", "--address", cluster]])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["predictions"] == local.to_json_doc()["predictions"]
+    assert doc["dataset"]["rows"] == 100 and doc["dataset"]["shards"] == 4
 
     texts[70] = " ".join(["long"] * 200)  # over the tiny model's 128 positions
     path.write_text("text\n" + "\n".join(texts) + "\n")
@@ -222,3 +229,22 @@ def test_benchmark_on_ray_is_the_local_benchmark(
     # the run store holds the examples' rows as a local benchmark run does (runs show/export)
     stored = benchmark_service.stored_result(ctx.store, ctx.store.get_run(res.run_id))
     assert stored.to_json_doc()["table"] == local.to_json_doc()["table"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--actors", "2"], "need --backend ray"),
+        (["--resume", "20261201-000000-abcdef"], "need --backend ray"),
+        (["--backend", "spark"], "backend"),
+        (["--backend", "ray", "--faithfulness"], "--faithfulness is not available"),
+        (["--backend", "ray", "--address", "nowhere"], "--address takes"),
+    ],
+)
+def test_bad_backend_options_are_one_line_errors_before_any_model_loads(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["explain", "a fine film", "--model", "no-such-model", *args])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert message in err and "Traceback" not in err

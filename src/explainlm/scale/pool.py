@@ -33,7 +33,7 @@ class Shard:
 def make_actor(command: str, spec: dict[str, Any], cpus: float, gpus: float) -> Any:
     """A :class:`ShardWorker` actor (it loads the model in its constructor)."""
     remote = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
-    return remote.remote(command, spec)
+    return remote.remote(command, spec, max(1, int(cpus)))
 
 
 class ActorPool:

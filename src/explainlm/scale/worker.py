@@ -96,8 +96,12 @@ def compute_shard(
 class ShardWorker:
     """One model copy. Made a Ray actor by :func:`explainlm.scale.pool.make_actor`."""
 
-    def __init__(self, command: str, spec: dict[str, Any]) -> None:
+    def __init__(self, command: str, spec: dict[str, Any], threads: int | None = None) -> None:
         started = time.monotonic()
+        if threads is not None:  # the actor's CPUs (Ray keeps a driver's OMP_NUM_THREADS)
+            import torch
+
+            torch.set_num_threads(threads)
         self.job = JOBS[command]
         self.request = self.job.request.model_validate(spec)
         self.models = LocalModels(self.request.device)
