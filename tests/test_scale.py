@@ -55,12 +55,31 @@ def corpus(path: Path, n: int, seed: int = 0) -> list[str]:
     return texts
 
 
+class Recorded(Progress):
+    """Remembers the stages started and the steps advanced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages: list[tuple[str, float | None]] = []
+        self.steps: list[float] = []
+
+    def start(self, stage: str, total: float | None = None, **kw: Any) -> None:
+        super().start(stage, total, **kw)
+        self.stages.append((stage, total))
+
+    def advance(self, n: float = 1, message: str | None = None) -> None:
+        super().advance(n, message)
+        self.steps.append(n)
+
+
 def comparable(explanations: Any) -> list[dict[str, Any]]:
-    """Everything of each explanation but its wall-clock time, in order."""
+    """Everything of each explanation but its wall-clock times, in order."""
     out = []
     for e in explanations:
         d = e.to_dict()
         d.pop("seconds")
+        if d.get("check"):
+            d["check"] = {k: v for k, v in d["check"].items() if k != "seconds"}
         out.append(d)
     return out
 
@@ -74,9 +93,13 @@ def test_explain_on_two_actors_is_exactly_the_local_result(
         input=str(path), model=str(tiny_bert_dir), methods=SEEDED, params=SEEDED_PARAMS
     )
     local = explain_service.run(req, ServiceContext())
-    ctx = ServiceContext(store=open_store())
+    progress = Recorded()
+    ctx = ServiceContext(store=open_store(), progress=progress)
     res = run(req, ctx, BackendOptions(backend="ray", address=cluster, actors=2))
     merged = res.load()
+    # one progress stage on the driver over all rows, advanced shard by shard
+    assert ("explain on ray", 300) in progress.stages and progress.done == 300
+    assert sum(progress.steps) == 300 and 1 <= len(progress.steps) <= 5
 
     assert len(local.explanations) == 900
     assert comparable(merged.explanations) == comparable(local.explanations)

@@ -163,18 +163,19 @@ def run_pool(
     todo_rows = result.rows - sum(s["rows"] for s in result.shards.values())
     store = ctx.store if result.run_id is not None else None
 
-    def index(shard: Shard, row: dict[str, Any]) -> None:
-        key = shard_key(shard.k)
-        items = row.pop("items", None)
-        row = {**row, "session": session}
-        result.shards[key] = row
-        if row["status"] == "done":
-            result.computed.append(key)
+    def index(finished: list[tuple[Shard, dict[str, Any]]]) -> None:
+        rows, items = {}, {}
+        for shard, row in finished:
+            key = shard_key(shard.k)
+            items.update(row.pop("items", None) or {})
+            rows[key] = result.shards[key] = {**row, "session": session}
+            if row["status"] == "done":
+                result.computed.append(key)
         if store is not None:
             if items and job.item_kind:  # as the local run stores them (its --resume reads them)
                 store.put_items(str(result.run_id), job.item_kind, items)
-            store.put_items(str(result.run_id), ITEM_KIND, {key: row})
-        progress.advance(len(shard.texts))
+            store.put_items(str(result.run_id), ITEM_KIND, rows)
+        progress.advance(sum(len(shard.texts) for shard, _ in finished))
 
     def failed(shard: Shard, e: BaseException) -> None:
         message = f"{type(e).__name__}: {e}".splitlines()[0]
@@ -182,7 +183,7 @@ def run_pool(
         name = write_shard(result.output, shard.k, shard.start, [], errors, job.columns)
         failed_rows = [{"row": shard.start + i, "error": message} for i in errors]
         row = {"shard": shard.k, "start": shard.start, "rows": len(shard.texts), "file": name}
-        index(shard, {**row, "status": "failed", "failed_rows": failed_rows, "error": message})
+        index([(shard, {**row, "status": "failed", "failed_rows": failed_rows, "error": message})])
 
     Path(result.output).mkdir(parents=True, exist_ok=True)
     resumed = f" ({len(result.resumed)} shards resumed)" if result.resumed else ""
@@ -192,7 +193,7 @@ def run_pool(
             pool,
             (Shard(k, start, u) for k, start, u in units if shard_key(k) not in result.shards),
             result.output,
-            on_done=lambda s, report: index(s, {**report, "status": "done"}),
+            on_done=lambda done: index([(s, {**report, "status": "done"}) for s, report in done]),
             on_failed=failed,
             check=progress.check,
             max_retries=options.max_retries,

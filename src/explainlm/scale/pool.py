@@ -60,14 +60,16 @@ def run_shards(
     todo: Iterator[Shard],
     output: str,
     *,
-    on_done: Callable[[Shard, dict[str, Any]], None],
+    on_done: Callable[[list[tuple[Shard, dict[str, Any]]]], None],
     on_failed: Callable[[Shard, BaseException], None],
     check: Callable[[], None],
     max_retries: int,
     default_budget: int | None,
     per_actor: int = 2,
 ) -> None:
-    """Run every shard of ``todo`` on the pool; ``check()`` is the cancellation point."""
+    """Run every shard of ``todo`` on the pool; ``check()`` is the cancellation point.
+
+    ``on_done`` gets the shards finished since its last call, together (one store write)."""
     pending: dict[Any, tuple[Shard, int, Any]] = {}
     load = [0] * len(pool.actors)
     retry: deque[Shard] = deque()
@@ -95,16 +97,17 @@ def run_shards(
         if not pending:
             return
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        if ready:  # and every other shard already done: their index rows go in one write
+            rest = [r for r in pending if r not in ready]
+            ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0] if rest else []
         check()
+        done: list[tuple[Shard, dict[str, Any]]] = []
         for ref in ready:
             shard, slot, actor = pending.pop(ref)
             load[slot] -= 1
             try:
-                report = ray.get(ref)
-            except (
-                *LOST,
-                RayTaskError,
-            ) as e:  # a task error: the shard's file could not be written
+                done.append((shard, ray.get(ref)))
+            except (*LOST, RayTaskError) as e:  # a task error: its file could not be written
                 if isinstance(e, LOST):
                     pool.replace(slot, actor)
                 shard.lost += 1
@@ -114,5 +117,5 @@ def run_shards(
                     on_failed(shard, e)
                 else:
                     retry.append(shard)
-                continue
-            on_done(shard, report)
+        if done:
+            on_done(done)
