@@ -17,7 +17,8 @@ as locally, so the merged result is the local result, number for number and in t
 2
 >>> BackendOptions(backend="ray", address="ray://head:10001", gpus_per_actor=0.5).gpus_per_actor
 0.5
->>> BackendOptions(backend="local", actors=3)
+>>> from explainlm.services.base import build_request
+>>> build_request(BackendOptions, backend="local", actors=3)  # what the CLI does
 Traceback (most recent call last):
 ...
 explainlm.errors.UserError: --actors, --address, --gpus-per-actor, --results-dir and --resume need --backend ray
