@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
+from explainlm.cli.backend import (
+    ActorsOpt,
+    AddressOpt,
+    BackendOpt,
+    CpusOpt,
+    GpusOpt,
+    ResultsDirOpt,
+    ResumeJobOpt,
+    backend_options,
+    run_command,
+)
 from explainlm.cli.common import (
     DEFAULT_MODEL,
     BudgetOpt,
@@ -206,6 +218,13 @@ def explain_cmd(
     no_check: NoCheckOpt = False,
     forbid: ForbidOpt = None,
     recalibrate: RecalibrateOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
+    resume: ResumeJobOpt = None,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 
@@ -219,6 +238,8 @@ def explain_cmd(
         explainlm explain "A dull film" --contrast positive:negative --method grad_x_input --json
 
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
+
+        explainlm explain --input corpus.parquet --method occlusion --backend ray --actors 4
     """
     from explainlm.services import explain as service
 
@@ -246,7 +267,14 @@ def explain_cmd(
         forbid=forbid or [],
         recalibrate=recalibrate,
     )
-    res = service.run(req, cli_context(device))
+    opts = backend_options(
+        backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir, resume
+    )
+    render = partial(_render, as_json=as_json, top_k=top_k)
+    run_command(req, cli_context(device), opts, as_json=as_json, render=render)
+
+
+def _render(res: Any, *, as_json: bool, top_k: int) -> None:
     if as_json:
         emit_json(res.to_json_doc())
     else:
