@@ -31,7 +31,7 @@ test: lint
 
 # llama.cpp-native explanations (optional extra: compiles llama.cpp, 41 min on the shared 2-core machine)
 test-gguf: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[gguf-native]"
+	$(BIN)/python -m pip install --quiet -c .ci/floors.txt -e ".[gguf-native]"
 	$(BIN)/python -m pytest -q -m gguf
 
 lint: $(STAMP)

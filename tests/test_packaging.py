@@ -1,5 +1,7 @@
 """Packaging: the license, a build without deprecation warnings, and version floors that are the
-versions the tests run with."""
+versions the tests run with (`make install` for the dependencies and the extras it installs; an
+optional extra it does not install, such as ``gguf-native``, is installed at its floor and tested by
+its own make target)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,16 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 FLOORS = ROOT / ".ci" / "floors.txt"
+MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
+EXTRAS: dict[str, list[str]] = PYPROJECT["project"]["optional-dependencies"]
 
 
 def _name(requirement: str) -> str:
@@ -27,9 +33,49 @@ def _floor(requirement: str) -> str | None:
 
 def declared() -> dict[str, str | None]:
     reqs = list(PYPROJECT["project"]["dependencies"])
-    for extra in PYPROJECT["project"]["optional-dependencies"].values():
+    for extra in EXTRAS.values():
         reqs += [r for r in extra if not r.startswith("explainlm")]
     return {_name(r): _floor(r) for r in reqs}
+
+
+def make_targets_installing_extras() -> dict[str, str]:
+    """Each extra the Makefile installs at the floors (``pip install -c .ci/floors.txt -e
+    ".[extra]"``), with the target whose recipe does it."""
+    out: dict[str, str] = {}
+    target = ""
+    for line in MAKEFILE.splitlines():
+        if rule := re.match(r"([^\s#:=][^:=]*):(?!=)", line):
+            target = rule.group(1).strip()
+        for extras in re.findall(r'-c \.ci/floors\.txt -e "\.\[([\w,-]+)\]"', line):
+            out.update(dict.fromkeys(extras.split(","), target))
+    return out
+
+
+def _with_included(extras: set[str]) -> set[str]:
+    """The extras plus those they include (``explainlm[server]`` in ``test``)."""
+    out, todo = set(), list(extras)
+    while todo:
+        extra = todo.pop()
+        if extra not in out:
+            out.add(extra)
+            for r in EXTRAS[extra]:
+                if r.startswith("explainlm["):
+                    todo += r[len("explainlm[") : -1].split(",")
+    return out
+
+
+def default_extras() -> set[str]:
+    """The extras `make install` installs (its recipe's target is the stamp file)."""
+    targets = make_targets_installing_extras()
+    return _with_included({e for e, t in targets.items() if t == "$(STAMP)"})
+
+
+def default_install() -> set[str]:
+    """The packages `make install` installs: the dependencies and the default extras'."""
+    reqs = list(PYPROJECT["project"]["dependencies"])
+    for extra in default_extras():
+        reqs += [r for r in EXTRAS[extra] if not r.startswith("explainlm")]
+    return {_name(r) for r in reqs}
 
 
 def pinned() -> dict[str, str]:
@@ -54,7 +100,39 @@ def test_every_dependency_has_a_floor_and_it_is_the_tested_version() -> None:
     for name, floor in floors.items():
         assert floor is not None, f"{name} has no version floor"
         assert _release(floor) == _release(pins[name])[: len(_release(floor))], name
+    for name in default_install():
         assert _release(version(name)) == _release(pins[name]), (name, version(name))
+    for name in set(floors) - default_install():  # an optional extra with its own make target
+        if _installed(name):
+            assert _release(version(name)) == _release(pins[name]), (name, version(name))
+
+
+def _installed(name: str) -> bool:
+    try:
+        version(name)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def test_every_extra_make_install_skips_has_its_own_make_target_at_the_floors() -> None:
+    """An extra `make install` does not install (it is slow to build, say) is installed at the
+    floors by a make target of its own, which tests it: its floors are tested versions too."""
+    targets = make_targets_installing_extras()
+    assert "test" in default_extras(), "make install installs the test extra"
+    for extra in set(EXTRAS) - default_extras():
+        assert targets.get(extra, "$(STAMP)") != "$(STAMP)", f"no make target installs [{extra}]"
+        assert re.search(
+            rf"^{re.escape(targets[extra])}:.*\n(\t.*\n)*\t.*pytest", MAKEFILE, re.M
+        ), f"make {targets[extra]} installs [{extra}] but runs no tests"
+
+
+@pytest.mark.gguf
+def test_gguf_native_extra_runs_at_its_floor() -> None:
+    """`make test-gguf` (``-m gguf``) runs at the floor of the ``gguf-native`` extra."""
+    pytest.importorskip("llama_cpp")
+    assert make_targets_installing_extras()["gguf-native"] == "test-gguf"
+    assert _release(version("llama-cpp-python")) == _release(pinned()["llama-cpp-python"])
 
 
 def test_license_is_spdx_and_the_file_is_apache_2() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainlm.compression.built_variant import Variant
 from explainlm.errors import UserError
 from explainlm.models.classifiers import ZeroShotClassifier
 from explainlm.models.wrapper import Batch
@@ -156,8 +157,6 @@ class LlamaCppZeroShot(ZeroShotClassifier):
 
 def llamacpp_variant(task: Any, spec: Any) -> Any:
     """The ``llamacpp`` variant: the reference zero-shot task run natively by llama.cpp."""
-    from explainlm.compression.variants import Variant
-
     if not isinstance(task, ZeroShotClassifier):
         raise UserError("the llamacpp variant needs a zero-shot classifier on a GGUF causal LM")
     path = gguf_path(task.wrapper)

@@ -28,13 +28,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from explainlm.compression.built_variant import Variant
 from explainlm.compression.prune import heads_to_prune, magnitude_prune, prune_heads, random_prune
 from explainlm.compression.quantize import (
     cast_floats,
@@ -50,20 +50,6 @@ from explainlm.paths import cache_dir
 
 CACHE_FORMAT = 1
 CACHED_KINDS = ("rtn", "magnitude", "random", "heads")
-
-
-@dataclass
-class Variant:
-    """A compressed variant: its spec, the task around the modified model, and what was done."""
-
-    spec: VariantSpec
-    task: Any
-    info: dict[str, Any] = field(default_factory=dict)
-    gradients: bool = True  # whether gradient methods can run (not through int8 kernels)
-
-    @property
-    def name(self) -> str:
-        return str(self.spec)
 
 
 # ------------------------------------------------------------------------------ targets
