@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -27,6 +31,7 @@ from explainlm.cli import (
 )
 from explainlm.cli.common import err_console
 from explainlm.errors import UserError
+from explainlm.store import recording
 
 app = typer.Typer(
     name="explainlm",
@@ -35,6 +40,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    no_store: Annotated[
+        bool,
+        typer.Option(
+            "--no-store",
+            help="Record nothing in the run store (also EXPLAINLM_NO_STORE=1); not resumable.",
+        ),
+    ] = False,
+) -> None:
+    """Explain language-model predictions, check the explanations, and do it fast."""
+    if no_store:
+        os.environ["EXPLAINLM_NO_STORE"] = "1"
+
 
 COMMAND_MODULES = (
     predict,
@@ -84,33 +105,100 @@ except ImportError:  # pragma: no cover - click is optional with recent typer
     pass
 
 
+# How to resume a run of each resumable command (the run's recorded command → the CLI's words).
+RESUME_COMMANDS = {
+    "benchmark": "benchmark",
+    "explain": "explain",
+    "generate": "generate",
+    "compare": "compare",
+    "counterfactual": "counterfactual",
+    "attack": "attack",
+    "anchor": "anchor",
+    **{f"global-{k}": f"global {k}" for k in ("importance", "surrogate", "sensitivity", "layers")},
+    **{f"audit-{k}": f"audit {k}" for k in ("fairness", "counterfactual", "lm-bias", "bios")},
+}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, process managers): handled like Ctrl-C, so the run is closed."""
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` once (in the main thread; a second one is ignored while
+    the run is being closed)."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_message() -> str:
+    """``interrupted`` plus, for each run this process left interrupted, how to resume it."""
+    lines = []
+    for run_id, command in recording.INTERRUPTED:
+        words = RESUME_COMMANDS.get(command)
+        how = (
+            f"resume it with: explainlm {words} --resume {run_id}"
+            if words
+            else f"run the command again to redo it (`explainlm runs show {run_id}`)"
+        )
+        lines.append(f"interrupted: run {run_id} ({command}) was saved as interrupted; {how}")
+    recording.INTERRUPTED.clear()
+    return "\n".join(lines) or "interrupted"
+
+
+def _terminated(e: BaseException | None) -> bool:
+    """True when ``e`` is (or was raised while handling) a SIGTERM."""
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, Terminated):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: user errors print one line, never a traceback."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for noisy in ("transformers", "accelerate", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    no_store = os.environ.get("EXPLAINLM_NO_STORE")
     try:
         # Without standalone mode, an Exit raised in a command (Ctrl-C becomes Exit(130) inside
         # typer) comes back as the return value: it is the exit code.
-        rv = app(args=argv, standalone_mode=False)
+        with _sigterm_interrupts():
+            rv = app(args=argv, standalone_mode=False)
     except UserError as e:
         err_console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     except _EXIT as e:
         return int(e.exit_code or 0)
-    except _ABORT:
-        err_console.print("aborted")
-        return 130
+    except (KeyboardInterrupt, *_ABORT) as e:
+        err_console.print(interrupted_message(), markup=False, soft_wrap=True)
+        return 143 if _terminated(e) else 130
     except _CLICK_ERRORS as e:  # usage errors: bad option values, unknown options
         e.show()
         return int(e.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
+    finally:  # --no-store holds for this call only (tests call main() many times)
+        if no_store is None:
+            os.environ.pop("EXPLAINLM_NO_STORE", None)
+        else:
+            os.environ["EXPLAINLM_NO_STORE"] = no_store
     if isinstance(rv, int) and not isinstance(rv, bool) and rv:
         if rv == 130:
-            err_console.print("interrupted")
+            err_console.print(interrupted_message(), markup=False, soft_wrap=True)
         return rv
     return 0
 

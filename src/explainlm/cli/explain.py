@@ -103,6 +103,13 @@ FaithfulnessOpt = Annotated[
 ]
 
 
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option("--resume", help="Continue an interrupted explain run (its id); no texts needed."),
+]
+ChunkOpt = Annotated[int, typer.Option("--chunk-size", help="Texts per stored chunk.")]
+
+
 def explain_cmd(
     texts: TextsArg = None,
     model: ModelOpt = DEFAULT_MODEL,
@@ -124,6 +131,8 @@ def explain_cmd(
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     faithfulness: FaithfulnessOpt = False,
+    resume: ResumeOpt = None,
+    chunk_size: ChunkOpt = 64,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 
@@ -134,6 +143,8 @@ def explain_cmd(
         explainlm explain "A dull film" --contrast positive:negative --method grad_x_input --json
 
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
+
+        explainlm explain --resume 20261123-101500-a1b2c3
     """
     from explainlm.services import explain as service
 
@@ -157,6 +168,8 @@ def explain_cmd(
         mixed_precision=mixed_precision,
         html=html,
         faithfulness=faithfulness,
+        resume=resume,
+        chunk_size=chunk_size,
     )
     res = service.run(req, cli_context(device))
     if as_json:

@@ -70,6 +70,31 @@ class RunExportRequest(ServiceRequest):
         return v
 
 
+class RunsDoctorRequest(ServiceRequest):
+    """``explainlm runs doctor``: check the store, mark dead runs, salvage damaged copies."""
+
+    command: ClassVar[str] = "runs doctor"
+    path_fields: ClassVar[tuple[str, ...]] = ("files",)
+    files: list[str] = Field(
+        default_factory=list,
+        description="Damaged store files to salvage (default: the copies moved aside).",
+    )
+
+
+def doctor(request: RunsDoctorRequest, ctx: ServiceContext) -> Any:
+    """Check and repair the store (:func:`explainlm.store.doctor.doctor`); returns its report."""
+    from pathlib import Path
+
+    from explainlm.store.doctor import doctor as run_doctor
+
+    if ctx.store is None:
+        raise UserError("runs doctor needs the run store (drop --no-store)")
+    for f in request.files:
+        if not Path(f).exists():
+            raise UserError(f"file not found: {f}")
+    return run_doctor(ctx.store.path, request.files or None)
+
+
 @dataclass
 class RunList:
     runs: list[dict[str, Any]]

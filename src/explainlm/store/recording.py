@@ -6,7 +6,8 @@ needs ``transaction()``, ``connect()``, ``get_run()`` and ``delete_run()`` from 
 
 Statuses: ``running`` → ``finished`` | ``failed`` | ``cancelled`` | ``interrupted`` (Ctrl-C, SIGTERM,
 a server stopped mid-job, or a process found dead later). A :class:`~explainlm.errors.UserError`
-raised inside a new run deletes the run again: bad input is not a failed run.
+raised inside a new run deletes the run again (bad input is not a failed run), unless results were
+already stored (they are kept, the run marked ``failed``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class Recording:
         raise NotImplementedError
 
     def delete_run(self, run_id: str) -> None:  # pragma: no cover - provided by RunStore
+        raise NotImplementedError
+
+    def has_results(self, run_id: str) -> bool:  # pragma: no cover - provided by RunStore
         raise NotImplementedError
 
     # --------------------------------------------------------------------------- writes
@@ -186,9 +190,11 @@ class Recording:
             _LIVE[run_id] = self
         try:
             yield ctx
-        except UserError:
-            if before is None:
+        except UserError as e:
+            if before is None and not self.has_results(run_id):
                 self.delete_run(run_id)
+            elif before is None:  # results were stored before the error: keep them
+                self.finish_run(run_id, status="failed", summary=ctx.summary, error=str(e))
             else:
                 self.finish_run(
                     run_id, status=before.status, summary=before.summary, error=before.error
