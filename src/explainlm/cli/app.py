@@ -123,6 +123,9 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, process managers): handled like Ctrl-C, so the run is closed."""
 
 
+_SIGNALLED: list[int] = []  # SIGTERM seen in this call (typer may turn the exception into Abort)
+
+
 @contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
     """SIGTERM raises :class:`Terminated` once (in the main thread; a second one is ignored while
@@ -130,6 +133,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 
     def handler(_signum: int, _frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _SIGNALLED.append(signal.SIGTERM)
         raise Terminated()
 
     try:
@@ -158,16 +162,6 @@ def interrupted_message() -> str:
     return "\n".join(lines) or "interrupted"
 
 
-def _terminated(e: BaseException | None) -> bool:
-    """True when ``e`` is (or was raised while handling) a SIGTERM."""
-    seen = 0
-    while e is not None and seen < 5:
-        if isinstance(e, Terminated):
-            return True
-        e, seen = e.__cause__ or e.__context__, seen + 1
-    return False
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: user errors print one line, never a traceback."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -175,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("transformers", "accelerate", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     no_store = os.environ.get("EXPLAINLM_NO_STORE")
+    _SIGNALLED.clear()
     try:
         # Without standalone mode, an Exit raised in a command (Ctrl-C becomes Exit(130) inside
         # typer) comes back as the return value: it is the exit code.
@@ -184,10 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     except _EXIT as e:
+        if e.exit_code == 130:  # typer's Ctrl-C
+            err_console.print(interrupted_message(), markup=False, soft_wrap=True)
+            return 143 if _SIGNALLED else 130
         return int(e.exit_code or 0)
     except (KeyboardInterrupt, *_ABORT) as e:
         err_console.print(interrupted_message(), markup=False, soft_wrap=True)
-        return 143 if _terminated(e) else 130
+        return 143 if _SIGNALLED or isinstance(e, Terminated) else 130
     except _CLICK_ERRORS as e:  # usage errors: bad option values, unknown options
         e.show()
         return int(e.exit_code)
@@ -199,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(rv, int) and not isinstance(rv, bool) and rv:
         if rv == 130:
             err_console.print(interrupted_message(), markup=False, soft_wrap=True)
+            return 143 if _SIGNALLED else 130
         return rv
     return 0
 
