@@ -51,10 +51,21 @@ def _options(
             help="Record nothing in the run store (also EXPLAINLM_NO_STORE=1); not resumable.",
         ),
     ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Text encoding of every input file this command reads (default UTF-8).",
+        ),
+    ] = None,
 ) -> None:
     """Explain language-model predictions, check the explanations, and do it fast."""
+    from explainlm.datasets.tables import text_encoding
+
     if no_store:
         os.environ["EXPLAINLM_NO_STORE"] = "1"
+    if encoding is not None:
+        os.environ["EXPLAINLM_ENCODING"] = text_encoding(encoding)
 
 
 COMMAND_MODULES = (
@@ -162,13 +173,21 @@ def interrupted_message() -> str:
     return "\n".join(lines) or "interrupted"
 
 
+def usage_line(e: Exception) -> str:
+    """A click usage error in one line, with where to find help."""
+    message = " ".join(str(getattr(e, "format_message", lambda: e)()).split())
+    ctx = getattr(e, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return message + where
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: user errors print one line, never a traceback."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for noisy in ("transformers", "accelerate", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    no_store = os.environ.get("EXPLAINLM_NO_STORE")
+    saved = {k: os.environ.get(k) for k in ("EXPLAINLM_NO_STORE", "EXPLAINLM_ENCODING")}
     _SIGNALLED.clear()
     try:
         # Without standalone mode, an Exit raised in a command (Ctrl-C becomes Exit(130) inside
@@ -186,14 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, *_ABORT) as e:
         err_console.print(interrupted_message(), markup=False, soft_wrap=True)
         return 143 if _SIGNALLED or isinstance(e, Terminated) else 130
-    except _CLICK_ERRORS as e:  # usage errors: bad option values, unknown options
-        e.show()
+    except _CLICK_ERRORS as e:  # usage errors: bad option values, unknown options: one line
+        err_console.print(f"[red]error:[/red] {escape(usage_line(e))}", soft_wrap=True)
         return int(e.exit_code)
-    finally:  # --no-store holds for this call only (tests call main() many times)
-        if no_store is None:
-            os.environ.pop("EXPLAINLM_NO_STORE", None)
-        else:
-            os.environ["EXPLAINLM_NO_STORE"] = no_store
+    finally:  # --no-store and --encoding hold for this call only (tests call main() many times)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     if isinstance(rv, int) and not isinstance(rv, bool) and rv:
         if rv == 130:
             err_console.print(interrupted_message(), markup=False, soft_wrap=True)

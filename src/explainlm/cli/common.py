@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "BudgetOpt",
     "DeviceOpt",
+    "EncodingOpt",
     "GranularityOpt",
     "HtmlOpt",
     "InputOpt",
@@ -77,6 +78,10 @@ NoTruncateOpt = Annotated[
     typer.Option(
         "--no-truncate", help="Error on texts over the model's limit instead of truncating."
     ),
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option("--encoding", help="Text encoding of --input (default UTF-8), e.g. latin-1."),
 ]
 HtmlOpt = Annotated[
     str | None, typer.Option("--html", help="Write a self-contained HTML report here.")

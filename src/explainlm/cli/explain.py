@@ -12,6 +12,7 @@ from explainlm.cli.common import (
     DEFAULT_MODEL,
     BudgetOpt,
     DeviceOpt,
+    EncodingOpt,
     GranularityOpt,
     HtmlOpt,
     InputOpt,
@@ -133,6 +134,7 @@ def explain_cmd(
     faithfulness: FaithfulnessOpt = False,
     resume: ResumeOpt = None,
     chunk_size: ChunkOpt = 64,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 
@@ -146,8 +148,11 @@ def explain_cmd(
 
         explainlm explain --resume 20261123-101500-a1b2c3
     """
+    from explainlm.errors import UserError
     from explainlm.services import explain as service
 
+    if top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {top_k}")
     req = build_request(
         service.ExplainRequest,
         texts=texts or [],
@@ -170,6 +175,7 @@ def explain_cmd(
         faithfulness=faithfulness,
         resume=resume,
         chunk_size=chunk_size,
+        encoding=encoding,
     )
     res = service.run(req, cli_context(device))
     if as_json:

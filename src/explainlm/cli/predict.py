@@ -10,6 +10,7 @@ from rich.table import Table
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    EncodingOpt,
     InputOpt,
     JsonOpt,
     LabelsOpt,
@@ -58,6 +59,7 @@ def predict(
         str | None, typer.Option(help="cpu, cuda, … (default: cuda when present).")
     ] = None,
     as_json: JsonOpt = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Predict labels and probabilities.
 
@@ -86,6 +88,7 @@ def predict(
         max_new_tokens=max_new_tokens,
         truncate=not no_truncate,
         device=device,
+        encoding=encoding,
     )
     res = service.run(req, cli_context(device))
     if as_json:

@@ -123,6 +123,9 @@ def validation_message(exc: ValidationError) -> str:
             return str(cause)
         where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "options"
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        given = err.get("input")
+        if isinstance(given, (str, int, float, bool)) and err.get("type") != "missing":
+            msg += f" (got {given!r})"
         parts.append(f"{where}: {msg}")
     return "invalid options: " + "; ".join(parts)
 

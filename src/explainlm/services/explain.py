@@ -27,6 +27,8 @@ from explainlm.services.common import (
     TaskOptions,
     TextsInput,
     check_methods,
+    check_output_file,
+    check_target_options,
 )
 
 DEFAULT_METHODS = ["integrated_gradients", "occlusion"]
@@ -62,10 +64,9 @@ class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
 
     @model_validator(mode="after")
     def _check(self) -> ExplainRequest:
-        from explainlm.targets import parse_target
-
         check_methods(self.methods, self.params)
-        parse_target(self.target, contrast=self.contrast)  # syntax only; labels need the model
+        check_target_options(self.target, self.contrast)
+        check_output_file(self.html, "--html")
         return self
 
 

@@ -23,6 +23,7 @@ from explainlm.services.common import (
     MethodParams,
     ModelOptions,
     check_methods,
+    check_output_file,
 )
 
 DEFAULT_METHODS = ["occlusion"]
@@ -36,7 +37,7 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
 
     prompt: str = Field(description="The prompt.")
     methods: CsvList = Field(default_factory=lambda: list(DEFAULT_METHODS))
-    max_new_tokens: int = Field(10, ge=1, description="Tokens to generate.")
+    max_new_tokens: int = Field(10, ge=1, le=4096, description="Tokens to generate.")
     target_text: str | None = Field(
         None, description="Explain this continuation (teacher forcing) instead of generating."
     )
@@ -62,6 +63,7 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
     @model_validator(mode="after")
     def _check(self) -> GenerateRequest:
         check_methods(self.methods, self.params)
+        check_output_file(self.html, "--html")
         return self
 
 

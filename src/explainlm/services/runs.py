@@ -62,6 +62,13 @@ class RunExportRequest(ServiceRequest):
         "file", description="body: return the export (json or html) instead of writing a file."
     )
 
+    @field_validator("output")
+    @classmethod
+    def _writable(cls, v: str | None) -> str | None:
+        from explainlm.services.common import check_output_file
+
+        return check_output_file(v, "--output")
+
     @field_validator("format", mode="before")
     @classmethod
     def _known_format(cls, v: Any) -> Any:
