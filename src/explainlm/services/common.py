@@ -93,9 +93,7 @@ def check_output_file(value: str | None, option: str) -> str | None:
         raise UserError(f"{option} is empty: give a file name")
     path = Path(value).expanduser()
     if path.is_dir():
-        raise UserError(
-            f"{option} {value} is a folder: give a file name, e.g. {path / 'report.html'}"
-        )
+        raise UserError(f"{option} {value} is a folder: give the path of a file inside it")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
