@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import json
 import math
 import os
@@ -126,9 +127,17 @@ class Peers:
 
 
 # ------------------------------------------------------------------------------- explainlm
+CHECK: dict[str, Any] = {}  # {"check": bool} when explain() has the faithfulness check
+
+
 def run_explainlm(clf: Any, texts: list[str], method: str, params: dict[str, Any]) -> Any:
     return explain(
-        texts, clf, [method], method_params={method: params}, max_batch_tokens=MAX_BATCH_TOKENS
+        texts,
+        clf,
+        [method],
+        method_params={method: params},
+        max_batch_tokens=MAX_BATCH_TOKENS,
+        **CHECK,
     )
 
 
@@ -257,7 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="classifier dir (default models/minilm-sst2)")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma list of " + ",".join(TOOLS))
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="also compute explainlm's faithfulness check (off by default: the peers have none)",
+    )
     args = ap.parse_args(argv)
+    if "check" in inspect.signature(explain).parameters:
+        CHECK["check"] = args.check
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = set(tools) - set(TOOLS)

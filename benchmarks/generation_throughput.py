@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import platform
 import sys
@@ -50,7 +51,15 @@ def main() -> None:
     ap.add_argument("--tools", default="explainlm,captum")
     ap.add_argument("--max-batch-tokens", type=int, default=8192)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="also compute explainlm's faithfulness check (off by default: the peers have none)",
+    )
     args = ap.parse_args()
+    check: dict[str, Any] = {}
+    if "check" in inspect.signature(explain_generation).parameters:
+        check["check"] = args.check
     tools = set(args.tools.split(","))
 
     gen = load_model("smollm2-135m", "generator", device=args.device, chat=False)
@@ -110,6 +119,7 @@ def main() -> None:
                     granularity=gran,
                     method_params=params,
                     max_batch_tokens=args.max_batch_tokens,
+                    **check,
                 )
 
             run(warm, warm_conts)

@@ -18,11 +18,14 @@ PACKAGE = SRC / "explainlm"
 
 # Lowest first. A package may import its own layer and the layers below; front-ends never each other.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundations", {"errors", "configurable", "registry", "progress", "paths", "results"}),
-    ("rendering", {"report"}),  # HTML of result objects: run-time imports of foundations only
+    (
+        "foundations",
+        {"errors", "configurable", "registry", "progress", "paths", "results"},
+    ),
+    ("results and rendering", {"report", "explanation"}),  # result types and their HTML
     ("models and data", {"models", "targets", "datasets"}),
     ("engine", {"engine"}),
-    ("methods", {"methods", "generation", "explanation", "attribution"}),
+    ("methods", {"methods", "generation", "attribution", "check"}),
     (
         "analyses",
         {"evaluation", "audits", "behaviour", "whatif", "compression", "internals", "training"},

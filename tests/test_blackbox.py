@@ -94,11 +94,12 @@ def test_occlusion_on_a_pipeline_equals_a_naive_loop(
 @pytest.mark.data
 def test_cache_answers_repeated_texts(clf: BlackBoxClassifier) -> None:
     text = "good good good film ."  # removing any one "good" gives the same text
-    explain([text], clf, ["occlusion"])
+    # occlusion's own queries only (the faithfulness check, off here, would add its masks)
+    explain([text], clf, ["occlusion"], check=False)
     # the original, "good good film ." once for three occlusions, "good good good ." and
     # "good good good film": 4 distinct texts for 6 evaluations (prepare + 5 occlusions)
     assert clf.texts_sent == 4 and clf.cache_hits == 2
-    explain([text], clf, ["occlusion"])
+    explain([text], clf, ["occlusion"], check=False)
     assert clf.texts_sent == 4  # everything cached now
 
 
@@ -251,7 +252,11 @@ def test_masking_replaces_words_with_the_mask_string() -> None:
 
     clf = BlackBoxClassifier(spy, ["neg", "pos"], mask_token="<unk>")
     e = explain(
-        ["a good film"], clf, ["occlusion"], method_params={"occlusion": {"replace": "mask"}}
+        ["a good film"],
+        clf,
+        ["occlusion"],
+        method_params={"occlusion": {"replace": "mask"}},
+        check=False,  # the texts occlusion sends, without the check's
     )[0]
     assert seen == ["a good film", "<unk> good film", "a <unk> film", "a good <unk>"]
     assert e.word_scores == pytest.approx([0.0, 0.5, 0.0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from types import SimpleNamespace
 
@@ -215,8 +216,15 @@ def test_paired_tests() -> None:
     b = a + 0.5 + rng.normal(0, 0.1, 30)
     assert paired_test(a, b) == pytest.approx(wilcoxon(a - b).pvalue)
     assert paired_test(a, b, test="permutation", n_perm=2000) < 0.01
-    assert paired_test(a, a + rng.normal(0, 1e-3, 30) * 0 + 0) == 1.0
-    assert paired_test(a, rng.permutation(a), test="permutation") > 0.05
+    # tiny but real differences: still the signed-rank test on them
+    c = a + rng.normal(0, 1e-3, 30)
+    assert paired_test(a, c) == pytest.approx(wilcoxon(a - c).pvalue)
+    # the sign-flip permutation test against its exact value (all 2^12 sign patterns)
+    d = rng.normal(0.4, 1.0, 12)
+    flips = np.array(list(itertools.product([-1.0, 1.0], repeat=12)))
+    exact = float(np.mean(np.abs((flips * d).mean(1)) >= abs(d.mean()) - 1e-15))
+    mc = paired_test(d, np.zeros(12), test="permutation", n_perm=20000)
+    assert mc == pytest.approx(exact, abs=0.01) and 0.02 < exact < 0.9
 
 
 # ------------------------------------------------------------------------ evaluate(), no model

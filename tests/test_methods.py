@@ -182,7 +182,10 @@ def test_sampled_kernel_shap_approximates_exact(bert_clf) -> None:
         method_params={"kernel_shap": {"exact_max_features": 0, "n_samples": 3000}},
     )[0]
     assert np.corrcoef(exact.word_scores, sampled.word_scores)[0, 1] > 0.95
-    assert sum(sampled.word_scores) == pytest.approx(sum(exact.word_scores), abs=1e-6)  # efficiency
+    # (efficiency holds by construction of the constrained regression, so it is not tested here)
+    err = np.linalg.norm(np.subtract(sampled.word_scores, exact.word_scores))
+    assert err < 0.3 * np.linalg.norm(exact.word_scores)  # measured: 0.19
+    assert sampled.diagnostics == {"exact": False, "n_coalitions": 3000}
 
 
 def test_lime_agrees_with_lime_package(bert_clf) -> None:
@@ -323,11 +326,28 @@ def test_engine_batches_many_texts_into_few_passes(bert_clf) -> None:
     assert engine.passes == 1
 
 
-def test_mask_replacement_keeps_length(bert_clf) -> None:
+def test_mask_replacement_equals_loop_over_masked_inputs(bert_clf) -> None:
+    """replace=mask: each word's tokens become [MASK] in place (the length is kept)."""
+    tok = bert_clf.wrapper.tokenizer
     e = explain(
         [TEXTS[0]], bert_clf, ["occlusion"], method_params={"occlusion": {"replace": "mask"}}
     )[0]
-    assert len(e.word_scores) == 5 and any(abs(s) > 0 for s in e.word_scores)
+    li = bert_clf.label_index(e.label)
+    words = TEXTS[0].split(" ")
+    ids = [tok(w, add_special_tokens=False)["input_ids"] for w in words]
+
+    def p(pieces: list[list[int]]) -> float:
+        seq = [tok.cls_token_id] + [t for piece in pieces for t in piece] + [tok.sep_token_id]
+        with torch.no_grad():
+            logits = bert_clf.wrapper.model(input_ids=torch.tensor([seq])).logits[0]
+        return float(torch.softmax(logits, -1)[li])
+
+    full = p(ids)
+    expected = [
+        full - p([[tok.mask_token_id] * len(x) if k == j else x for k, x in enumerate(ids)])
+        for j in range(len(words))
+    ]
+    np.testing.assert_allclose(e.word_scores, expected, atol=1e-5)
 
 
 def test_bad_method_inputs(bert_clf) -> None:

@@ -5,20 +5,27 @@
 ...               methods=["occlusion", "integrated_gradients"])    # doctest: +SKIP
 >>> res[0].top(2)                                                    # doctest: +SKIP
 [('wonderful', 0.41), ('touching', 0.22)]
+>>> res[0].check["comprehensiveness"], res[0].check["random"]["comprehensiveness"]  # doctest: +SKIP
+(0.31, 0.06)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from explainlm.check import CheckConfig, as_check_config, attach_checks
 from explainlm.engine import Engine
+from explainlm.engine.masks import check_granularity
 from explainlm.errors import UserError
 from explainlm.explanation import ExplanationSet
 from explainlm.methods import get_method
 from explainlm.models import Classifier, load_model
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
+from explainlm.progress import Progress
 from explainlm.targets import ClassTarget, parse_target
+
+T = TypeVar("T")
 
 
 def explain(
@@ -32,19 +39,26 @@ def explain(
     method_params: Mapping[str, Mapping[str, Any]] | None = None,
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     truncation: bool = True,
-    progress: bool = False,
+    progress: Progress | bool | None = None,
     mixed_precision: bool = False,
+    check: bool | CheckConfig = True,
 ) -> ExplanationSet:
     """Explain each text's prediction with each method; one :class:`Explanation` per (text, method).
 
     ``target``: ``"prob"`` (default, the predicted label), ``"logit:positive"``, ``"log_odds:LABEL"``
     or a label; ``contrast="positive:negative"`` explains the logit difference.
-    ``mixed_precision`` runs the passes under bfloat16 autocast (for GPUs).
+    ``mixed_precision`` runs the passes under bfloat16 autocast (for GPUs). ``progress``: a
+    :class:`~explainlm.progress.Progress` (``True``: a terminal bar). ``check`` (default on)
+    computes each explanation's faithfulness check (:mod:`explainlm.check`) into ``.check``.
     """
     if isinstance(texts, str):
         texts = [texts]
     if not methods:
         raise UserError("no method given")
+    check_granularity(granularity)
+    params = dict(method_params or {})
+    runners = [get_method(m, **params.get(m, {})) for m in methods]
+    config = as_check_config(check)
     clf = load_model(model) if isinstance(model, str) else model
     if not isinstance(clf, Classifier):
         raise UserError(f"explain() needs a classifier; {clf.name} is a {clf.task}")
@@ -53,22 +67,23 @@ def explain(
         clf.label_index(tgt.label)
     if tgt.foil:
         clf.label_index(tgt.foil)
-    params = dict(method_params or {})
-    runners = [get_method(m, **params.get(m, {})) for m in methods]
     engine = Engine(
         clf,
         tgt,
         max_batch_tokens=max_batch_tokens,
         progress=progress,
         mixed_precision=mixed_precision,
+        reuse_scores=config is not None,
     )
+    for r in runners:
+        engine.check_method(r)
     items = engine.prepare(list(texts), truncation=truncation)
-    out = []
-    for runner in runners:
-        out.extend(runner.attribute(engine, items, granularity))
-    return ExplanationSet(_interleave(out, len(items), len(runners)))
+    per_method = [r.attribute(engine, items, granularity) for r in runners]
+    if config is not None:
+        attach_checks(engine, items, per_method, granularity, config)
+    return ExplanationSet(text_major(per_method))
 
 
-def _interleave(results: list[Any], n_items: int, n_methods: int) -> list[Any]:
+def text_major(per_method: Sequence[Sequence[T]]) -> list[T]:
     """Method-major results → text-major order (text 0 all methods, text 1 all methods, …)."""
-    return [results[m * n_items + i] for i in range(n_items) for m in range(n_methods)]
+    return [res[i] for i in range(len(per_method[0]) if per_method else 0) for res in per_method]

@@ -31,6 +31,8 @@ JSON_KEYS = (
     "units",
     "scores",
     "delta",
+    "diagnostics",
+    "check",
 )
 
 
@@ -41,6 +43,12 @@ class Explanation:
     ``tokens``/``token_scores`` are per model token (``None`` scores for methods that only work on
     words); ``words``/``word_scores`` are per word unit (sub-word scores summed; special and template
     tokens excluded). ``granularity`` says which of the two is the primary view (``units``/``scores``).
+
+    ``diagnostics``: what the method reports about its own reliability (LIME's weighted ``r2``,
+    KernelSHAP's ``exact`` and ``n_coalitions``, integrated gradients' completeness ``delta``).
+    ``check``: the faithfulness check computed with the explanation (comprehensiveness and
+    sufficiency at a few removal fractions, with a random-ranking baseline; see
+    ``docs/explanations.md``), or ``None`` when it was turned off.
     """
 
     text: str
@@ -62,6 +70,8 @@ class Explanation:
     seconds: float = 0.0
     model: str = ""
     warnings: list[str] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    check: dict[str, Any] | None = None
 
     @property
     def units(self) -> list[str]:
@@ -90,6 +100,14 @@ class Explanation:
         if self.granularity == "token":
             return self.token_special or [False] * len(self.tokens)
         return [False] * len(self.words)
+
+    def feature_scores(self) -> list[float]:
+        """One score per feature: the word scores, or (token granularity) the scores of the text's
+        tokens (special and template tokens are never features)."""
+        if self.granularity != "token":
+            return list(self.word_scores)
+        special = self.token_special or [False] * len(self.scores)
+        return [s for s, sp in zip(self.scores, special, strict=True) if not sp]
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` form of one explanation, plus everything needed to reload it."""

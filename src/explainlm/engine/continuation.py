@@ -8,17 +8,22 @@ each ablation reuses the keys and values of its unablated reference up to its fi
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from explainlm.errors import UserError
 from explainlm.models.batching import token_budget_batches
+from explainlm.models.generation import continuation_logits
 from explainlm.models.wrapper import Encoding
+
+# per row: (continuation position, token id) pairs to read; position k reads the logits that
+# predict continuation token k (after the context and continuation[:k])
+Reads = Sequence[Sequence[tuple[int, int]]]
 
 # tokens: without explicit references, rows that all share this long a prefix reuse it
 MIN_SHARED_PREFIX = 64
@@ -29,9 +34,8 @@ class ContinuationScoring:
 
     wrapper: Any
     max_batch_tokens: int
-    progress: bool
-    passes: int
-    _autocast: Callable[[], contextlib.AbstractContextManager[Any]]
+    _pass: Callable[..., contextlib.AbstractContextManager[Any]]
+    _stage: Callable[..., None]
 
     @torch.no_grad()
     def continuation_logprobs(
@@ -42,6 +46,7 @@ class ContinuationScoring:
         *,
         references: Sequence[int] | None = None,
         min_shared_prefix: int = MIN_SHARED_PREFIX,
+        reads: Reads | None = None,
     ) -> list[np.ndarray]:
         """log p of every continuation token after its context, many sequences per pass.
 
@@ -49,7 +54,9 @@ class ContinuationScoring:
         at once (teacher forcing); sequences are batched by length under the token budget. With
         ``alternatives`` (one id per position, e.g. a contrastive foil), each result is ``[2, m]``:
         the continuation's log-probs and the alternative ids' log-probs at the same positions
-        (NaN past the alternative's end).
+        (NaN past the alternative's end). With ``reads`` (per row, ``(position, id)`` pairs), each
+        result is the log-prob of each pair's id at its position instead (a token dropped from the
+        continuation is still scored where it would have come).
 
         ``references`` (decoders only) names, for every row, a row whose keys and values it may
         reuse (a reference names itself): an ablated prompt equals its unablated reference up to the
@@ -58,33 +65,21 @@ class ContinuationScoring:
         """
         w = self.wrapper
         contexts = [c if len(c) else self._start_context(c) for c in contexts]
-        out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
+        if reads is not None and alternatives is not None:
+            raise ValueError("give alternatives or reads, not both")
         if w.is_decoder and references is None:
             shared = shared_prefix_length([c.input_ids for c in contexts])
             if shared >= min_shared_prefix:
                 references = [0] * len(contexts)
-        if w.is_decoder and references is not None:
-            return self._reusing_prefixes(contexts, continuations, alternatives, references)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
-        bar = tqdm(
-            total=len(contexts),
-            desc="ablations",
-            unit="seq",
-            disable=not self.progress or len(contexts) < 64,
-        )
-        for idx in token_budget_batches(lengths, self.max_batch_tokens):
-            batch = w.collate([contexts[i] for i in idx], extra=[continuations[i] for i in idx])
-            # left padding puts every continuation at the end: only the last positions need logits
-            keep = max(len(continuations[i]) for i in idx) + 1
-            with self._autocast():
-                logits = w.forward(batch, logits_to_keep=keep).logits
-            self.passes += 1
-            for b, i in enumerate(idx):
-                m = len(continuations[i])
-                alt = None if alternatives is None else alternatives[i]
-                out[i] = _gather(logits[b, keep - m - 1 : keep - 1], continuations[i], alt)
-            bar.update(len(idx))
-        bar.close()
+        self._stage("scoring continuations", len(contexts), sum(lengths))
+        if w.is_decoder and references is not None:
+            return self._reusing_prefixes(contexts, continuations, alternatives, references, reads)
+        out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
+        for i, logits in continuation_logits(
+            w, contexts, continuations, self.max_batch_tokens, wrap=self._pass
+        ):
+            out[i] = _extract(logits, continuations[i], _row(alternatives, i), _row(reads, i))
         return out
 
     def _start_context(self, empty: Encoding) -> Encoding:
@@ -115,6 +110,7 @@ class ContinuationScoring:
         continuations: Sequence[Sequence[int]],
         alternatives: Sequence[Sequence[int]] | None,
         references: Sequence[int],
+        reads: Reads | None = None,
     ) -> list[np.ndarray]:
         """:meth:`continuation_logprobs` with every row's prefix taken from its reference's KV cache.
 
@@ -146,9 +142,10 @@ class ContinuationScoring:
         for i, r in enumerate(references):
             if i != r:
                 dependents[int(r)].append(i)
-        bar = tqdm(total=n, desc="ablations", unit="seq", disable=not self.progress or n < 64)
         for wave in _waves(refs, [len(seqs[r]) for r in refs], self.max_batch_tokens):
-            cache = self._reference_pass(wave, contexts, continuations, alternatives, seqs, out)
+            cache = self._reference_pass(
+                wave, contexts, continuations, seqs, (alternatives, reads), out
+            )
             rows = sorted(
                 (i for r in wave for i in dependents[r]), key=lambda i: starts[i] - len(seqs[i])
             )
@@ -170,10 +167,9 @@ class ContinuationScoring:
                 spans = [(f, len(continuations[i])) for f, i in zip(firsts, idx, strict=True)]
                 logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past)
                 for b, i in enumerate(idx):
-                    alt = None if alternatives is None else alternatives[i]
-                    out[i] = _gather(logits[b], continuations[i], alt)
-            bar.update(len(wave) + sum(len(dependents[r]) for r in wave))
-        bar.close()
+                    out[i] = _extract(
+                        logits[b], continuations[i], _row(alternatives, i), _row(reads, i)
+                    )
         return out
 
     def _reference_pass(
@@ -181,12 +177,13 @@ class ContinuationScoring:
         wave: Sequence[int],
         contexts: Sequence[Encoding],
         continuations: Sequence[Sequence[int]],
-        alternatives: Sequence[Sequence[int]] | None,
         seqs: Sequence[Sequence[int]],
+        extra: tuple[Sequence[Sequence[int]] | None, Reads | None],
         out: list[np.ndarray],
     ) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Run the reference rows in full (right-padded); fill their results; return their caches."""
         w = self.wrapper
+        alternatives, reads = extra
         caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         for idx in token_budget_batches([len(seqs[r]) for r in wave], self.max_batch_tokens):
             rows = [wave[j] for j in idx]
@@ -201,8 +198,9 @@ class ContinuationScoring:
             layers = _cache_tensors(past)
             for b, r in enumerate(rows):
                 caches[r] = [(k[b : b + 1], v[b : b + 1]) for k, v in layers]
-                alt = None if alternatives is None else alternatives[r]
-                out[r] = _gather(logits[b], continuations[r], alt)
+                out[r] = _extract(
+                    logits[b], continuations[r], _row(alternatives, r), _row(reads, r)
+                )
         return caches
 
     def _decode(
@@ -225,7 +223,7 @@ class ContinuationScoring:
         kw: dict[str, Any] = {
             "input_ids": ids.to(w.device),
             "attention_mask": mask.to(w.device),
-            "past_key_values": past,
+            _cache_argument(model): past,
             "use_cache": True,
         }
         if position_ids is not None:
@@ -235,7 +233,7 @@ class ContinuationScoring:
             getattr(cfg, a, None) for a in ("final_logit_softcapping", "logit_scale")
         )
         head = model.get_output_embeddings()
-        with self._autocast():
+        with self._pass(len(ids), ids.numel()):
             if plain_head and head is not None and model.base_model is not model:
                 res = model.base_model(**kw)
                 h = res.last_hidden_state
@@ -249,8 +247,23 @@ class ContinuationScoring:
             else:
                 res = model(**kw)
                 logits = [res.logits[b, s : s + m] for b, (s, m) in enumerate(spans)]
-        self.passes += 1
-        return logits, res.past_key_values
+        return logits, _returned_cache(res)
+
+
+def _cache_argument(model: Any) -> str:
+    """The keyword a model's forward takes its KV cache under (``cache`` in transformers ≥ 5.2x,
+    ``past_key_values`` before), so no deprecation warning is triggered."""
+    base = getattr(model, "base_model", model)
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _returned_cache(res: Any) -> Any:
+    cache = getattr(res, "cache", None)
+    return cache if cache is not None else getattr(res, "past_key_values", None)
+
+
+def _row(values: Sequence[Any] | None, i: int) -> Any:
+    return None if values is None else values[i]
 
 
 def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -337,6 +350,23 @@ def _gather_cache(
             pair.append(out)
         data.append((pair[0], pair[1]))
     return DynamicCache(data)
+
+
+def _extract(
+    logits: torch.Tensor,
+    ids: Sequence[int],
+    alternatives: Sequence[int] | None,
+    reads: Sequence[tuple[int, int]] | None,
+) -> np.ndarray:
+    """The log-probs a row asked for: its continuation's (and alternatives'), or its reads."""
+    if reads is None:
+        return _gather(logits, ids, alternatives)
+    rows = torch.log_softmax(logits.float(), -1).cpu()
+    if not reads:
+        return np.zeros(0)
+    pos = torch.tensor([p for p, _ in reads], dtype=torch.long)
+    tid = torch.tensor([t for _, t in reads], dtype=torch.long)
+    return rows[pos, tid].numpy().astype(np.float64)
 
 
 def _gather(

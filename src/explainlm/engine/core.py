@@ -1,36 +1,44 @@
 """One engine for every method: batched forward/backward passes from input embeddings, batched
 scoring of perturbed texts and token variants, and attention maps.
 
-Methods never run their own model loops: they say *what* to evaluate (embedding rows, reduced texts,
+Methods never run their own model loops: they say *what* to evaluate (embedding rows, keep-masks,
 token variants) and the engine packs the work of all queued texts into as few passes as the token
-budget (``max_batch_tokens``, counted as rows × padded length) allows.
+budget (``max_batch_tokens``, counted as rows × padded length) allows. Every pass is counted
+(``passes``) and reported to the engine's :class:`~explainlm.progress.Progress`, with an up-front
+time estimate from the throughput measured on earlier passes.
 
 >>> from explainlm.models import load_model
 >>> engine = Engine(load_model("smollm2-135m"))            # doctest: +SKIP
 >>> items = engine.prepare(["A wonderful film."])           # doctest: +SKIP
->>> items[0].predicted_label                                 # doctest: +SKIP
+>>> engine.predicted_label(items[0])                         # doctest: +SKIP
 'positive'
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from explainlm.engine.classification import ClassificationContract
 from explainlm.engine.continuation import ContinuationScoring
+from explainlm.engine.contract import item_torch_generator
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
-from explainlm.models.classifiers import Classifier
-from explainlm.models.wrapper import Batch, Encoding
+from explainlm.models.wrapper import Batch, Encoding, eager_attention
+from explainlm.progress import Progress, as_progress
 from explainlm.targets import ClassTarget
+
+if TYPE_CHECKING:
+    from explainlm.models.classifiers import Classifier
 
 RowsFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 ReduceFn = Callable[["Item", torch.Tensor, torch.Tensor, torch.Tensor], Any]
+BACKWARD_COST = 3.0  # a forward + backward pass costs about three forwards
 
 
 @dataclass
@@ -43,6 +51,7 @@ class Item:
     label_idx: int
     foil_idx: int | None
     target_value: float
+    key: str = ""  # identity (text, tokens, target): seeds derive from it, never from ``index``
 
     @property
     def text(self) -> str:
@@ -53,8 +62,15 @@ class Item:
         return int(self.scores.argmax())
 
 
-class Engine(ContinuationScoring):
-    """Batched passes over a classifier for a fixed target definition."""
+class Engine(ClassificationContract, ContinuationScoring):
+    """Batched passes over a classifier for a fixed target definition.
+
+    ``progress``: a :class:`~explainlm.progress.Progress` (``True``: a terminal bar) that every
+    pass advances. ``reuse_scores``: remember the target value of every keep-mask scored, so
+    that methods and the faithfulness check on the same texts share passes.
+    """
+
+    kind = "classification"
 
     def __init__(
         self,
@@ -62,22 +78,58 @@ class Engine(ContinuationScoring):
         target: ClassTarget | None = None,
         *,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        progress: bool = False,
+        progress: Progress | bool | None = False,
         mixed_precision: bool = False,
+        reuse_scores: bool = False,
     ) -> None:
         self.classifier = classifier
         self.wrapper = classifier.wrapper
         self.target = target or ClassTarget()
         self.max_batch_tokens = int(max_batch_tokens)
-        self.progress = progress
+        self.progress = as_progress(progress)
         self.passes = 0  # forward passes run (for tests and benchmarks)
         self.mixed_precision = mixed_precision
+        self._label = ""  # what the passes are for (the method's name), shown in progress
+        self._seconds_per_token: float | None = None
+        self._init_contract(reuse_scores)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         """bfloat16 autocast when mixed precision is on (meant for GPUs; works on CPU too)."""
         if not self.mixed_precision:
             return contextlib.nullcontext()
         return torch.autocast(self.wrapper.device.type, dtype=torch.bfloat16)
+
+    # --------------------------------------------------------------- passes and progress
+    @contextlib.contextmanager
+    def _pass(self, rows: int, tokens: int, backward: bool = False) -> Iterator[None]:
+        """One model pass: autocast, counted, timed (for estimates), and reported as progress."""
+        start = time.perf_counter()
+        with self._autocast():
+            yield
+        cost = tokens * (BACKWARD_COST if backward else 1.0)
+        rate = (time.perf_counter() - start) / max(cost, 1.0)
+        prev = self._seconds_per_token
+        self._seconds_per_token = rate if prev is None else 0.7 * prev + 0.3 * rate
+        self.passes += 1
+        self.progress.advance(rows)
+
+    def _stage(self, what: str, rows: int, tokens: int, backward: bool = False) -> None:
+        """Open a progress stage of ``rows`` units, estimated from the measured throughput."""
+        estimate = None
+        if self._seconds_per_token is not None:
+            estimate = self._seconds_per_token * tokens * (BACKWARD_COST if backward else 1.0)
+        name = f"{self._label}: {what}" if self._label else what
+        self.progress.start(name, total=rows, estimate_s=estimate)
+
+    @contextlib.contextmanager
+    def labelled(self, label: str) -> Iterator[None]:
+        """Name the work done inside (progress stages read ``label: what``)."""
+        previous, self._label = self._label, label
+        try:
+            yield
+        finally:
+            self._label = previous
+            self.progress.close()
 
     # ----------------------------------------------------------------------------- items
     def prepare(self, texts: Sequence[str], *, truncation: bool = True) -> list[Item]:
@@ -91,6 +143,7 @@ class Engine(ContinuationScoring):
         foils: Sequence[int] | None = None,
     ) -> list[Item]:
         """Items from ready encodings; ``labels``/``foils`` fix each item's target class index."""
+        self._stage("predicting", len(encodings), sum(len(e) for e in encodings))
         scores = self._scores(encodings)
         idx, foil = self.target.indices(self.classifier.labels, scores)
         if labels is not None:
@@ -98,7 +151,7 @@ class Engine(ContinuationScoring):
         if foils is not None:
             foil = torch.tensor(list(foils))
         values = self.target.value(scores, idx, foil)
-        return [
+        items = [
             Item(
                 i,
                 e,
@@ -109,6 +162,9 @@ class Engine(ContinuationScoring):
             )
             for i, e in enumerate(encodings)
         ]
+        for it in items:
+            it.key = self.item_key(it)
+        return items
 
     def predicted_label(self, item: Item) -> str:
         return self.classifier.labels[item.predicted]
@@ -124,18 +180,9 @@ class Engine(ContinuationScoring):
             foil = torch.tensor([it.foil_idx for it in items], device=dev)
         return self.target.value(scores, idx, foil)
 
-    @torch.no_grad()
     def _scores(self, encodings: Sequence[Encoding]) -> torch.Tensor:
-        out = torch.empty(len(encodings), len(self.classifier.labels))
-        mult = self.classifier.rows_per_item()
-        for idx in token_budget_batches(
-            [len(e) for e in encodings], self.max_batch_tokens, multiplier=mult
-        ):
-            batch = self.wrapper.collate([encodings[i] for i in idx])
-            with self._autocast():
-                out[idx] = self.classifier.class_scores(batch).float().cpu()
-            self.passes += 1
-        return out
+        """Class scores of many encodings (the classifier's batched loop, passes counted)."""
+        return self.classifier.scores(encodings, self.max_batch_tokens, wrap=self._pass)
 
     # --------------------------------------------------------------------- perturbations
     def score_encodings(
@@ -149,21 +196,13 @@ class Engine(ContinuationScoring):
             owner.extend([k] * len(vs))
         if not flat:
             return [np.zeros(0) for _ in items]
-        scores = self._scores_progress(flat)
+        self._stage("scoring variants", len(flat), sum(len(e) for e in flat))
+        scores = self._scores(flat)
         values = self._values(scores, [items[k] for k in owner]).numpy()
         out, start = [], 0
         for vs in variants:
             out.append(values[start : start + len(vs)].astype(np.float64))
             start += len(vs)
-        return out
-
-    def _scores_progress(self, encodings: Sequence[Encoding]) -> torch.Tensor:
-        if not self.progress or len(encodings) < 256:
-            return self._scores(encodings)
-        out = torch.empty(len(encodings), len(self.classifier.labels))
-        chunk = 1024
-        for s in tqdm(range(0, len(encodings), chunk), desc="perturbations", unit="chunk"):
-            out[s : s + chunk] = self._scores(encodings[s : s + chunk])
         return out
 
     # ------------------------------------------------------------------------ gradients
@@ -181,14 +220,14 @@ class Engine(ContinuationScoring):
         ``rows_fn(item, x, special, generator)`` turns the item's embeddings ``x`` ``[T, H]`` into
         ``[n_rows, T, H]`` inputs; ``reduce_fn(item, rows, grads, values)`` turns their gradients and
         target values into the method's result. Items × rows are packed under the token budget.
+        ``generator`` is seeded from ``seed`` and the item's identity (never its position).
         """
         w = self.wrapper
-        gen = torch.Generator(device="cpu").manual_seed(seed)
         results: list[Any] = [None] * len(items)
         lengths = [len(it.encoding) for it in items]
         mult = n_rows * self.classifier.rows_per_item()
         batches = list(token_budget_batches(lengths, self.max_batch_tokens, multiplier=mult))
-        bar = tqdm(total=len(items), desc="gradients", unit="text", disable=not self.progress)
+        self._stage("gradients", len(items) * n_rows, sum(lengths) * mult, backward=True)
         for idx in batches:
             group = [items[i] for i in idx]
             batch = w.collate([it.encoding for it in group])
@@ -199,6 +238,7 @@ class Engine(ContinuationScoring):
                 cols = batch.positions(b)
                 x = base[b, cols]
                 special = torch.tensor(it.encoding.special, device=x.device)
+                gen = item_torch_generator(seed, it.key or self.item_key(it))
                 r = rows_fn(it, x, special, gen).to(base.dtype)
                 full = base[b].unsqueeze(0).repeat(n_rows, 1, 1)
                 full[:, cols] = r
@@ -210,8 +250,6 @@ class Engine(ContinuationScoring):
                 cols = batch.positions(b)
                 sl = slice(b * n_rows, (b + 1) * n_rows)
                 results[idx[b]] = reduce_fn(it, embeds[sl][:, cols], grads[sl][:, cols], values[sl])
-            bar.update(len(group))
-        bar.close()
         return results
 
     def _grad_chunks(
@@ -239,13 +277,12 @@ class Engine(ContinuationScoring):
                 batch.position_ids[src],
                 batch.padding_side,
             )
-            with self._autocast():
+            with self._pass(len(rows), len(rows) * per_row, backward=True):
                 scores = self.classifier.class_scores(rep, inputs_embeds=part)
-            v = self._values(scores.float(), owners[sl])
-            (g,) = torch.autograd.grad(v.sum(), part)
+                v = self._values(scores.float(), owners[sl])
+                (g,) = torch.autograd.grad(v.sum(), part)
             grads[sl] = g
             values[sl] = v.detach()
-            self.passes += 1
         return grads, values
 
     # ------------------------------------------------------------------------ attention
@@ -253,24 +290,16 @@ class Engine(ContinuationScoring):
     def attentions(self, items: Sequence[Item]) -> list[torch.Tensor]:
         """Attention maps ``[layers, heads, T, T]`` of each item's own tokens (padding removed)."""
         w = self.wrapper
-        model = w.model
-        previous = getattr(model.config, "_attn_implementation", None)
-        if previous != "eager" and hasattr(model, "set_attn_implementation"):
-            model.set_attn_implementation("eager")
-        try:
-            out: list[torch.Tensor] = [torch.empty(0)] * len(items)
-            for idx in token_budget_batches(
-                [len(it.encoding) for it in items], self.max_batch_tokens
-            ):
-                group = [items[i] for i in idx]
-                batch = w.collate([it.encoding for it in group])
-                res = w.forward(batch, output_attentions=True)
-                self.passes += 1
+        out: list[torch.Tensor] = [torch.empty(0)] * len(items)
+        lengths = [len(it.encoding) for it in items]
+        self._stage("attention", len(items), sum(lengths))
+        with eager_attention(w.model):
+            for idx in token_budget_batches(lengths, self.max_batch_tokens):
+                batch = w.collate([items[i].encoding for i in idx])
+                with self._pass(len(idx), batch.input_ids.numel()):
+                    res = w.forward(batch, output_attentions=True)
                 att = torch.stack(res.attentions, dim=1).float().cpu()  # [B, L, heads, T, T]
                 for b, i in enumerate(idx):
                     cols = torch.tensor(batch.positions(b))
                     out[i] = att[b][:, :, cols][:, :, :, cols]
-            return out
-        finally:
-            if previous and previous != "eager" and hasattr(model, "set_attn_implementation"):
-                model.set_attn_implementation(previous)
+        return out

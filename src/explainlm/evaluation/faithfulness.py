@@ -8,13 +8,13 @@ f is the probability of the explained label; f(x) is that of the full input.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from explainlm.engine import Engine
+from explainlm.engine.ranking import ranking, top_k_count, top_k_sets
 from explainlm.errors import UserError
 from explainlm.evaluation.base import METRICS, Case, Metric
 from explainlm.methods.perturbation import REPLACE, evaluate_masks
@@ -22,54 +22,7 @@ from explainlm.methods.perturbation import REPLACE, evaluate_masks
 ERASER_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 FERRET_THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 ROUNDING = ("floor", "ceil")
-
-
-def ranking(scores: np.ndarray) -> np.ndarray:
-    """Feature indices from the highest score to the lowest (ties: earlier position first)."""
-    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-
-
-def top_k_count(n: int, fraction: float, rounding: str = "floor") -> int:
-    """How many of ``n`` features make up the top ``fraction``.
-
-    ``floor`` is ferret's ``int(fraction * n)`` (0 for short texts: that bin is skipped);
-    ``ceil`` rounds up, so every bin keeps at least one feature.
-    """
-    if rounding == "floor":
-        return int(fraction * n)
-    return min(n, max(1, math.ceil(fraction * n - 1e-9)))
-
-
-def top_k_sets(
-    scores: np.ndarray,
-    fractions: Sequence[float],
-    *,
-    rounding: str = "floor",
-    only_positive: bool = False,
-) -> list[np.ndarray]:
-    """The top-k feature sets of the bins, as ferret builds them.
-
-    A bin with k = 0 (or, with ``only_positive``, no positive score among the top k) is skipped,
-    and so is a bin whose set equals the previous kept bin's (ferret's de-duplication).
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    order = ranking(s)
-    out: list[np.ndarray] = []
-    last: set[int] | None = None
-    for q in fractions:
-        k = top_k_count(s.size, float(q), rounding)
-        if k <= 0:
-            continue
-        idx = order[:k]
-        if only_positive:
-            idx = idx[s[idx] > 0]
-        if idx.size == 0:
-            continue
-        if last is not None and set(idx.tolist()) == last:
-            continue
-        last = set(idx.tolist())
-        out.append(idx)
-    return out
+__all__ = ["ERASER_BINS", "FERRET_THRESHOLDS", "ranking", "top_k_count", "top_k_sets"]
 
 
 def _check_replace(name: str, params: dict[str, Any]) -> None:

@@ -21,6 +21,11 @@ class GenerationAttribution:
     the source is not before the target (or is not a feature of the method). ``source_kinds`` is
     ``prompt`` (user content), ``template`` (chat/template or special tokens: shown, not a feature)
     or ``generated``.
+
+    ``diagnostics``: the method's own reliability figures (per generated token where they vary:
+    LIME's ``r2``, integrated gradients' ``delta``; KernelSHAP's ``exact``, ``n_coalitions``).
+    ``check``: the faithfulness check of the attribution (see ``docs/explanations.md``), or
+    ``None`` when it was turned off.
     """
 
     prompt: str
@@ -38,6 +43,8 @@ class GenerationAttribution:
     seconds: float = 0.0
     model: str = ""
     chat: bool = False
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    check: dict[str, Any] | None = None
 
     def top_sources(self, row: int, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` sources with the largest attribution to generated token ``row``."""
@@ -50,6 +57,12 @@ class GenerationAttribution:
         ]
         return sorted(pairs, key=lambda p: -p[1])[:k]
 
+    def feature_scores(self) -> list[float]:
+        """One score per prompt feature (word, or text token; template tokens are not features):
+        its attribution summed over the generated tokens (the attribution to the continuation)."""
+        cols = [j for j, kind in enumerate(self.source_kinds) if kind == "prompt"]
+        return [float(sum(row[j] or 0.0 for row in self.matrix)) for j in cols]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -61,6 +74,8 @@ class GenerationAttribution:
         d["source_kinds"] = self.source_kinds
         if self.delta is not None:
             d["delta"] = self.delta
+        d["diagnostics"] = self.diagnostics
+        d["check"] = self.check
         return d
 
     @classmethod

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from explainlm.errors import UserError
+from explainlm.models.wrapper import eager_attention
 
 HookFn = Callable[[torch.Tensor], torch.Tensor | None]
 
@@ -198,20 +199,6 @@ def _make(point: Point, fns: list[HookFn]) -> Callable[..., Any]:
         return None if new is None else (args, {**kwargs, "hidden_states": new})
 
     return in_hook
-
-
-@contextmanager
-def eager_attention(model: nn.Module, needed: bool = True) -> Iterator[None]:
-    """Temporarily switch a model to eager attention (so attention weights exist); restore after."""
-    current = getattr(model.config, "_attn_implementation", None)
-    if not needed or current in (None, "eager"):
-        yield
-        return
-    model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        model.set_attn_implementation(current)
 
 
 @contextmanager

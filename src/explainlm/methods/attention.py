@@ -1,5 +1,6 @@
-"""Attention weights and attention rollout, read from the query position that makes the prediction:
-the first token (``[CLS]``) of an encoder, the last token of a decoder."""
+"""Attention weights and attention rollout, read from the query position that makes each output's
+prediction: the first token (``[CLS]``) of an encoder, the last token of a decoder (for generation,
+the position before each generated token)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.engine import Engine, Item
+from explainlm.configurable import Param
+from explainlm.engine import Attribution, AttributionEngine
 from explainlm.errors import UserError
-from explainlm.methods.base import Method
-
-
-def query_position(engine: Engine, length: int) -> int:
-    return length - 1 if engine.wrapper.is_decoder else 0
+from explainlm.methods.base import Method, register_method
 
 
 def rollout(att: torch.Tensor, residual: float = 0.5) -> torch.Tensor:
@@ -33,6 +31,7 @@ def rollout(att: torch.Tensor, residual: float = 0.5) -> torch.Tensor:
     return r
 
 
+@register_method
 class Attention(Method):
     """Attention weights from the prediction's query position, heads averaged.
 
@@ -40,45 +39,46 @@ class Attention(Method):
     """
 
     name = "attention"
-    defaults = {"layer": "last"}
+    schema = {
+        "layer": Param("last", int, choices=("last", "mean"), help="which layer's attention"),
+    }
+    requires = ("attention",)
     citation = "Jain & Wallace (2019), Attention is not Explanation; Wiegreffe & Pinter (2019)"
 
-    def validate(self) -> None:
-        layer = self.params["layer"]
-        if layer not in ("last", "mean") and not str(layer).lstrip("-").isdigit():
-            raise UserError("attention: layer must be 'last', 'mean' or a layer index")
-
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
         out = []
         layer = self.params["layer"]
-        for att in engine.attentions(items):
-            q = query_position(engine, att.shape[-1])
-            per_layer = att.mean(1)[:, q]  # [L, T]
+        for att, queries in engine.attention_maps(items):
+            per_layer = att.mean(1)  # [L, T, T]
             if layer == "mean":
-                scores = per_layer.mean(0)
+                rows = per_layer.mean(0)
             else:
                 idx = -1 if layer == "last" else int(layer)
                 if not -per_layer.shape[0] <= idx < per_layer.shape[0]:
                     raise UserError(f"attention: the model has {per_layer.shape[0]} layers")
-                scores = per_layer[idx]
-            out.append({"token_scores": scores.numpy().astype(np.float64)})
+                rows = per_layer[idx]
+            out.append(Attribution(rows[queries].numpy().astype(np.float64), "tokens"))
         return out
 
 
+@register_method
 class AttentionRollout(Method):
     """Attention rollout from the prediction's query position (Abnar & Zuidema, 2020)."""
 
     name = "attention_rollout"
-    defaults = {"residual": 0.5}
+    schema = {
+        "residual": Param(0.5, float, ge=0, le=1, help="weight of the residual (identity) path"),
+    }
+    requires = ("attention",)
     citation = "Abnar & Zuidema (2020), Quantifying Attention Flow in Transformers"
 
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
         out = []
-        for att in engine.attentions(items):
+        for att, queries in engine.attention_maps(items):
             r = rollout(att, float(self.params["residual"]))
-            out.append({"token_scores": r[query_position(engine, att.shape[-1])].numpy()})
+            out.append(Attribution(r[queries].numpy(), "tokens"))
         return out

@@ -1,7 +1,8 @@
 """Gradient methods: saliency, input × gradient, integrated gradients, SmoothGrad.
 
 All of them differentiate the target with respect to the input embeddings of the user's text tokens
-(template and special tokens are held fixed), through the engine's batched passes.
+(template and special tokens are held fixed), through the engine's batched passes; for generation,
+each generated token's log-prob is differentiated with respect to everything before it.
 """
 
 from __future__ import annotations
@@ -12,50 +13,59 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.engine import Engine, Item
+from explainlm.configurable import Param
+from explainlm.engine import Attribution, AttributionEngine
 from explainlm.errors import UserError
-from explainlm.methods.base import Method
+from explainlm.methods.base import Method, register_method, same_rows
 
 BASELINES = ("pad", "mask", "zero")
 IG_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 
 
-def _same(item: Item, x: torch.Tensor, special: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    return x.unsqueeze(0)
+def _maps(
+    engine: AttributionEngine, items: Sequence[Any], *args: Any, **kw: Any
+) -> list[Attribution]:
+    """Gradient maps of every output of every item, as token-level attributions."""
+    return [Attribution.from_rows(rows) for rows in engine.gradients(items, *args, **kw)]
 
 
+@register_method
 class Saliency(Method):
     """‖∂f/∂e_t‖₂ per token (Simonyan et al., 2014)."""
 
     name = "saliency"
+    requires = ("gradients",)
     citation = "Simonyan, Vedaldi & Zisserman (2014), Deep Inside Convolutional Networks"
 
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
         def reduce(
-            item: Item, rows: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
-        ) -> dict[str, Any]:
-            return {"token_scores": grads[0].norm(dim=-1).cpu().numpy()}
+            item: Any, rows: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
+        ) -> dict:
+            return {"scores": grads[0].norm(dim=-1).cpu().numpy()}
 
-        return engine.embedding_gradients(items, 1, _same, reduce)
+        return _maps(engine, items, 1, same_rows, reduce)
 
 
+@register_method
 class GradXInput(Method):
     """Σ_h e_t,h · ∂f/∂e_t,h per token (Shrikumar et al., 2016; Denil et al., 2014)."""
 
     name = "grad_x_input"
+    requires = ("gradients",)
+    additive = True
     citation = "Shrikumar et al. (2016), Not Just a Black Box; Denil et al. (2014)"
 
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
         def reduce(
-            item: Item, rows: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
-        ) -> dict[str, Any]:
-            return {"token_scores": (grads[0] * rows[0]).sum(-1).cpu().numpy()}
+            item: Any, rows: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
+        ) -> dict:
+            return {"scores": (grads[0] * rows[0]).sum(-1).cpu().numpy()}
 
-        return engine.embedding_gradients(items, 1, _same, reduce)
+        return _maps(engine, items, 1, same_rows, reduce)
 
 
 def ig_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +84,7 @@ def ig_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
     return start + step * np.arange(steps), np.full(steps, step)
 
 
-def baseline_embeddings(engine: Engine, x: torch.Tensor, item: Item, kind: str) -> torch.Tensor:
+def baseline_embeddings(engine: Any, x: torch.Tensor, item: Any, kind: str) -> torch.Tensor:
     """The baseline input: text tokens replaced (pad / mask embedding, or zeros), others kept."""
     w = engine.wrapper
     special = torch.tensor(item.encoding.special, device=x.device)
@@ -89,28 +99,31 @@ def baseline_embeddings(engine: Engine, x: torch.Tensor, item: Item, kind: str) 
     return torch.where(special.unsqueeze(-1), x, repl)
 
 
+@register_method
 class IntegratedGradients(Method):
     """(e − e′) ⊙ ∫₀¹ ∂f(e′ + α(e − e′))/∂e dα, summed over the embedding (Sundararajan et al., 2017).
 
     The integral uses ``steps`` points of ``method``; the completeness delta
-    Σ attributions − (f(e) − f(e′)) is reported per explanation.
+    Σ attributions − (f(e) − f(e′)) is reported per explanation (diagnostic ``delta``).
     """
 
     name = "integrated_gradients"
-    defaults = {"steps": 50, "method": "gausslegendre", "baseline": "pad"}
+    schema = {
+        "steps": Param(50, int, ge=1, le=10_000, help="integration points"),
+        "method": Param("gausslegendre", choices=IG_RULES, help="quadrature rule"),
+        "baseline": Param("pad", choices=BASELINES, help="the reference input's tokens"),
+    }
+    requires = ("gradients",)
+    additive = True
     citation = "Sundararajan, Taly & Yan (2017), Axiomatic Attribution for Deep Networks"
 
     def validate(self) -> None:
-        if int(self.params["steps"]) < 1:
-            raise UserError("integrated_gradients: steps must be ≥ 1")
-        if self.params["method"] not in IG_RULES:
-            raise UserError(f"integrated_gradients: method must be one of {', '.join(IG_RULES)}")
-        if self.params["baseline"] not in BASELINES:
-            raise UserError(f"integrated_gradients: baseline must be one of {', '.join(BASELINES)}")
+        if self.params["method"] == "riemann_trapezoid" and int(self.params["steps"]) < 2:
+            raise UserError("integrated_gradients.steps must be ≥ 2 for riemann_trapezoid")
 
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
         steps = int(self.params["steps"])
         alphas, weights = ig_alphas(steps, self.params["method"])
         kind = self.params["baseline"]
@@ -120,62 +133,60 @@ class IntegratedGradients(Method):
         wts = torch.tensor(np.append(weights, [0.0, 0.0]), dtype=torch.float32)
 
         def rows(
-            item: Item, x: torch.Tensor, special: torch.Tensor, gen: torch.Generator
+            item: Any, x: torch.Tensor, special: torch.Tensor, gen: torch.Generator
         ) -> torch.Tensor:
             base = baseline_embeddings(engine, x, item, kind)
             al = a.to(x.device, x.dtype).view(-1, 1, 1)
             return base.unsqueeze(0) + al * (x - base).unsqueeze(0)
 
-        def reduce(
-            item: Item, r: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
-        ) -> dict[str, Any]:
+        def reduce(item: Any, r: torch.Tensor, grads: torch.Tensor, values: torch.Tensor) -> dict:
             diff = r[-1] - r[-2]
             avg = (grads * wts.to(grads.device, grads.dtype).view(-1, 1, 1)).sum(0)
             attr = (diff * avg).sum(-1).cpu().numpy()
             delta = float(attr.sum() - (float(values[-1]) - float(values[-2])))
-            return {"token_scores": attr, "delta": delta}
+            return {"scores": attr, "delta": delta}
 
-        return engine.embedding_gradients(items, steps + 2, rows, reduce)
+        return _maps(engine, items, steps + 2, rows, reduce)
 
 
+@register_method
 class SmoothGrad(Method):
     """The mean of a gradient map over noisy copies of the input (Smilkov et al., 2017).
 
     Noise N(0, σ²) is added to the text tokens' embeddings, σ = ``noise`` × (max − min) of the input
-    embeddings; ``base`` is ``saliency`` (mean of ‖∂f/∂e‖) or ``grad_x_input``.
+    embeddings; ``base`` is ``saliency`` (mean of ‖∂f/∂e‖) or ``grad_x_input``. The noise of each
+    text is seeded by ``seed`` and the text's identity.
     """
 
     name = "smoothgrad"
-    defaults = {"samples": 20, "noise": 0.15, "base": "saliency", "seed": 0}
+    schema = {
+        "samples": Param(20, int, ge=1, le=10_000, help="noisy copies"),
+        "noise": Param(0.15, float, ge=0, help="σ as a fraction of the embeddings' range"),
+        "base": Param("saliency", choices=("saliency", "grad_x_input"), help="the map averaged"),
+        "seed": Param(0, int, ge=0, help="random seed (combined with each text's identity)"),
+    }
+    requires = ("gradients",)
     citation = "Smilkov et al. (2017), SmoothGrad: removing noise by adding noise"
 
-    def validate(self) -> None:
-        if int(self.params["samples"]) < 1 or float(self.params["noise"]) < 0:
-            raise UserError("smoothgrad: samples must be ≥ 1 and noise ≥ 0")
-        if self.params["base"] not in ("saliency", "grad_x_input"):
-            raise UserError("smoothgrad: base must be saliency or grad_x_input")
-
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
         n = int(self.params["samples"])
         level = float(self.params["noise"])
 
         def rows(
-            item: Item, x: torch.Tensor, special: torch.Tensor, gen: torch.Generator
+            item: Any, x: torch.Tensor, special: torch.Tensor, gen: torch.Generator
         ) -> torch.Tensor:
             sigma = level * float(x.max() - x.min())
             noise = torch.randn((n, *x.shape), generator=gen).to(x.device, x.dtype) * sigma
             noise = noise * (~special).view(1, -1, 1)
             return x.unsqueeze(0) + noise
 
-        def reduce(
-            item: Item, r: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
-        ) -> dict[str, Any]:
+        def reduce(item: Any, r: torch.Tensor, grads: torch.Tensor, values: torch.Tensor) -> dict:
             if self.params["base"] == "saliency":
                 m = grads.norm(dim=-1)
             else:
                 m = (grads * r).sum(-1)
-            return {"token_scores": m.mean(0).cpu().numpy()}
+            return {"scores": m.mean(0).cpu().numpy()}
 
-        return engine.embedding_gradients(items, n, rows, reduce, seed=int(self.params["seed"]))
+        return _maps(engine, items, n, rows, reduce, seed=int(self.params["seed"]))

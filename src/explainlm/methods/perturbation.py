@@ -1,82 +1,62 @@
 """Perturbation methods: occlusion (leave-one-out), LIME, KernelSHAP (exact for short inputs), and
-a seeded random control. Features are word units (default) or the text's tokens.
+a seeded random control.
 
-Removing a feature means (``replace``): ``remove`` — the word is deleted from the text, which is
-re-tokenized (token granularity: the token is deleted); ``mask`` / ``pad`` — its tokens are replaced
-by the mask (or unknown) / padding token.
+Each plans keep-masks over an item's features (word units by default, or the text's tokens), the
+engine scores them against its target (one column per output: the class target, or every
+generated token), and the method reduces each output's column. How a removed feature is removed is
+``replace`` (see :mod:`explainlm.engine.masks`). For generation, occlusion also removes earlier
+generated tokens; LIME and KernelSHAP attribute the prompt's units (one set of coalitions serves
+every generated token, which keeps the earlier generated tokens as they are).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from explainlm.engine import Engine, Item
-from explainlm.errors import UserError
-from explainlm.methods.base import Method
-from explainlm.models.words import remove_words
-from explainlm.models.wrapper import Encoding, ModelWrapper
+from explainlm.configurable import Param
+from explainlm.engine import Attribution, AttributionEngine, Engine, Item
+from explainlm.engine.masks import REPLACE, encoding_features, mask_variants, replacement_id
+from explainlm.methods.base import Method, register_method
+from explainlm.models.wrapper import Encoding
 
-REPLACE = ("remove", "mask", "pad")
+__all__ = [
+    "REPLACE",
+    "KernelShap",
+    "Lime",
+    "Occlusion",
+    "RandomScores",
+    "evaluate_masks",
+    "feature_count",
+    "mask_variants",
+    "replacement_id",
+]
+
+REPLACE_PARAM = Param(
+    "remove",
+    choices=REPLACE,
+    help="how a feature is removed: deleted (remove), or its tokens replaced by the mask/unknown "
+    "token (mask) or the padding token (pad)",
+)
+SEED_PARAM = Param(0, int, ge=0, help="random seed (combined with each text's identity)")
 
 
 def feature_count(item: Item, granularity: str) -> int:
-    enc = item.encoding
-    return len(enc.word_spans) if granularity == "word" else len(enc.text_token_positions)
+    """Features of a classification item (its word units, or its text tokens)."""
+    return encoding_features(item.encoding, granularity)
 
 
-def replacement_id(wrapper: ModelWrapper, kind: str) -> int:
-    """The token that stands in for a removed one: the mask (or unknown) token, or padding."""
-    tok = wrapper.tokenizer
-    if kind == "mask" and tok.mask_token_id is not None:
-        return int(tok.mask_token_id)
-    if kind == "mask" and tok.unk_token_id is not None:
-        return int(tok.unk_token_id)
-    return wrapper.pad_token_id
-
-
-def mask_variants(
-    wrapper: ModelWrapper,
-    encodings: Sequence[Encoding],
-    masks: Sequence[np.ndarray],
-    granularity: str,
-    replace: str,
-    encode: Callable[[list[str]], list[Encoding]],
-) -> list[list[Encoding]]:
-    """The variant encodings of each encoding under each keep-mask over its features.
-
-    Word granularity with ``remove``: the words are deleted from the text, which ``encode``
-    re-tokenizes (inside the task's template). Otherwise the features' tokens are deleted or replaced
-    by :func:`replacement_id` in place.
-    """
-    out: list[list[Encoding]] = []
-    for enc, m in zip(encodings, masks, strict=True):
-        if replace == "remove" and granularity == "word":
-            texts = [remove_words(enc.text, enc.word_spans, row) for row in m]
-            out.append(encode(texts) if texts else [])
-            continue
-        ids = np.asarray(enc.input_ids)
-        if granularity == "word":
-            owner = np.asarray(enc.word_ids)  # feature of each token (-1 = not a feature)
-            owner = np.where(np.asarray(enc.special), -1, owner)
-        else:
-            owner = np.full(len(ids), -1)
-            owner[enc.text_token_positions] = np.arange(len(enc.text_token_positions))
-        rows = []
-        for row in m:
-            dropped = (owner >= 0) & ~np.append(row, True)[owner]
-            if replace == "remove":
-                new_ids = ids[~dropped].tolist()
-            else:
-                new_ids = np.where(dropped, replacement_id(wrapper, replace), ids).tolist()
-            rows.append(dataclasses.replace(enc, input_ids=new_ids))
-        out.append(rows)
-    return out
+def _scores(item: Item, granularity: str, feature_scores: np.ndarray) -> dict[str, Any]:
+    """Deprecated (the earlier contract): feature scores as ``word_scores`` / ``token_scores``."""
+    if granularity == "word":
+        return {"word_scores": feature_scores}
+    full = np.zeros(len(item.encoding))
+    full[item.encoding.text_token_positions] = feature_scores
+    return {"token_scores": full}
 
 
 def evaluate_masks(
@@ -86,7 +66,11 @@ def evaluate_masks(
     granularity: str,
     replace: str,
 ) -> list[np.ndarray]:
-    """Target values of each item under each keep-mask (rows: variants; columns: features)."""
+    """Target values of each classification item under each keep-mask (a vector per item).
+
+    The path the evaluation metrics take (any object with ``wrapper``, ``classifier.encode`` and
+    ``score_encodings`` serves); methods use the engine's :meth:`score_masks`.
+    """
 
     def encode(texts: list[str]) -> list[Encoding]:
         return engine.classifier.encode(texts, allow_empty=True)
@@ -97,79 +81,63 @@ def evaluate_masks(
     return engine.score_encodings(items, variants)
 
 
-class _Perturbation(Method):
-    def validate(self) -> None:
-        if self.params.get("replace", "remove") not in REPLACE:
-            raise UserError(f"{self.name}: replace must be one of {', '.join(REPLACE)}")
-
-
-class Occlusion(_Perturbation):
+@register_method
+class Occlusion(Method):
     """Leave-one-out: score_j = f(x) − f(x without feature j) (Li et al., 2016)."""
 
     name = "occlusion"
-    defaults = {"replace": "remove"}
+    schema = {"replace": REPLACE_PARAM}
+    requires = ("masks",)
     citation = (
         "Li, Monroe & Jurafsky (2016), Understanding Neural Networks through Representation Erasure"
     )
 
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
-        masks = [~np.eye(feature_count(it, granularity), dtype=bool) for it in items]
-        values = evaluate_masks(engine, items, masks, granularity, self.params["replace"])
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
+        masks = [~np.eye(engine.feature_count(it, granularity), dtype=bool) for it in items]
+        values = engine.score_masks(items, masks, granularity, self.params["replace"])
         return [
-            _scores(it, granularity, it.target_value - v)
+            Attribution((engine.full_values(it)[None, :] - v).T)
             for it, v in zip(items, values, strict=True)
         ]
 
 
-def _scores(item: Item, granularity: str, feature_scores: np.ndarray) -> dict[str, Any]:
-    if granularity == "word":
-        return {"word_scores": feature_scores}
-    full = np.zeros(len(item.encoding))
-    full[item.encoding.text_token_positions] = feature_scores
-    return {"token_scores": full}
-
-
-class Lime(_Perturbation):
+@register_method
+class Lime(Method):
     """LIME (Ribeiro et al., 2016) with the text explainer's sampling and kernel.
 
     Samples: the full input, then ``n_samples − 1`` masks that remove a uniformly drawn number of
-    features (1..d) at random. Weights: exp(−D²/width²)^½ with D the cosine distance (×100) to the full
-    input. Scores: coefficients of a weighted ridge regression (scikit-learn, α = ``alpha``).
+    features (1..d) at random. Weights: exp(−D²/width²)^½ with D the cosine distance (×100) to the
+    full input. Scores: coefficients of a weighted ridge regression (scikit-learn, α = ``alpha``),
+    one per output; the fit's weighted R² is kept as the diagnostic ``r2``.
     """
 
     name = "lime"
-    defaults = {
-        "n_samples": 1000,
-        "kernel_width": 25.0,
-        "alpha": 1.0,
-        "seed": 0,
-        "replace": "remove",
+    schema = {
+        "n_samples": Param(1000, int, ge=2, help="perturbed samples (the first is the input)"),
+        "kernel_width": Param(25.0, float, gt=0, help="width of the exponential kernel"),
+        "alpha": Param(1.0, float, ge=0, help="ridge regularisation strength"),
+        "seed": SEED_PARAM,
+        "replace": REPLACE_PARAM,
     }
+    requires = ("masks",)
     citation = "Ribeiro, Singh & Guestrin (2016), 'Why Should I Trust You?'"
 
-    def masks(self, d: int, key: int) -> np.ndarray:
-        """LIME's text sampling: the full input, then masks removing 1..d random features."""
-        return lime_masks(d, int(self.params["n_samples"]), [int(self.params["seed"]), key])
-
-    def fit(self, masks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
-        """Weighted ridge coefficients (the scores) and the fit's weighted R²."""
-        return lime_fit(
-            masks, values, float(self.params["kernel_width"]), float(self.params["alpha"])
-        )
-
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
-        masks = [self.masks(feature_count(it, granularity), it.index) for it in items]
-        values = evaluate_masks(engine, items, masks, granularity, self.params["replace"])
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
+        n = int(self.params["n_samples"])
+        masks = [
+            lime_masks(engine.feature_count(it, granularity, shared=True), n, self.rng(engine, it))
+            for it in items
+        ]
+        values = engine.score_masks(items, masks, granularity, self.params["replace"])
+        width, alpha = float(self.params["kernel_width"]), float(self.params["alpha"])
         out = []
-        for it, m, y in zip(items, masks, values, strict=True):
-            coef, score = self.fit(m, y)
-            res = _scores(it, granularity, coef)
-            res["score"] = score
-            out.append(res)
+        for m, y in zip(masks, values, strict=True):
+            coef, r2 = lime_fit(m, y, width, alpha)
+            out.append(Attribution(coef, per_output={"r2": r2}, diagnostics={"n_samples": len(m)}))
         return out
 
 
@@ -183,36 +151,53 @@ def lime_masks(d: int, n: int, seed: Any) -> np.ndarray:
     return m
 
 
-def lime_fit(
-    masks: np.ndarray, y: np.ndarray, width: float, alpha: float
-) -> tuple[np.ndarray, float]:
-    """LIME's kernel (cosine distance × 100, width ``width``) and a weighted ridge regression."""
+def lime_fit(masks: np.ndarray, y: np.ndarray, width: float, alpha: float) -> tuple[Any, Any]:
+    """LIME's kernel (cosine distance × 100, width ``width``) and a weighted ridge regression.
+
+    ``y`` ``[n]`` gives ``(coefficients [d], R²)``; ``y`` ``[n, k]`` (one column per output) gives
+    ``(coefficients [k, d], R² [k])`` (ridge fits each column on its own).
+    """
     from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
 
     x = masks.astype(np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    k = 1 if y.ndim == 1 else y.shape[1]
     if x.shape[1] == 0:
-        return np.zeros(0), 1.0
+        return (np.zeros(0), 1.0) if y.ndim == 1 else (np.zeros((k, 0)), np.ones(k))
     norms = np.linalg.norm(x, axis=1) * math.sqrt(x.shape[1])
     cos = np.divide(x.sum(1), norms, out=np.zeros(len(x)), where=norms > 0)
     dist = (1 - cos) * 100
     weights = np.sqrt(np.exp(-(dist**2) / width**2))
     model = Ridge(alpha=alpha, fit_intercept=True)
     model.fit(x, y, sample_weight=weights)
-    return model.coef_, float(model.score(x, y, sample_weight=weights))
+    r2 = r2_score(y, model.predict(x), sample_weight=weights, multioutput="raw_values")
+    if y.ndim == 1:
+        return model.coef_, float(r2[0])
+    return model.coef_.reshape(k, -1), np.asarray(r2, dtype=np.float64)
+
+
+def shapley_from_coalitions(masks: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Exact Shapley values from f on all 2^d coalitions (rows of ``masks``; ``y`` [n] or [n, k]).
+
+    φ_i = Σ_S |S|!(d−|S|−1)!/d! (f(S ∪ i) − f(S)): each coalition's value enters once with a
+    plus sign for its members and once with a minus sign for the others.
+    """
+    d = masks.shape[1]
+    sizes = masks.sum(1)
+    fact = np.array([math.factorial(s) for s in range(d + 1)], dtype=np.float64)
+    plus = np.where(sizes > 0, fact[np.maximum(sizes - 1, 0)] * fact[d - sizes], 0.0) / fact[d]
+    minus = np.where(sizes < d, fact[sizes] * fact[np.maximum(d - sizes - 1, 0)], 0.0) / fact[d]
+    y2 = np.asarray(y, dtype=np.float64).reshape(len(masks), -1)
+    z = masks.astype(np.float64)
+    phi = z.T @ (plus[:, None] * y2) - (1 - z).T @ (minus[:, None] * y2)
+    return phi[:, 0] if np.ndim(y) == 1 else phi.T
 
 
 def shapley_exact(values: dict[tuple[bool, ...], float], d: int) -> np.ndarray:
     """Exact Shapley values from f on every coalition (keys: keep-masks)."""
-    phi = np.zeros(d)
-    fact = [math.factorial(k) for k in range(d + 1)]
-    for mask, v in values.items():
-        s = sum(mask)
-        for i in range(d):
-            if mask[i]:  # v is f(S ∪ {i}) with |S| = s − 1
-                phi[i] += fact[s - 1] * fact[d - s] / fact[d] * v
-            else:  # v is f(S) with |S| = s, i ∉ S
-                phi[i] -= fact[s] * fact[d - s - 1] / fact[d] * v
-    return phi
+    masks = np.array(list(values), dtype=bool).reshape(-1, d)
+    return shapley_from_coalitions(masks, np.array(list(values.values()), dtype=np.float64))
 
 
 def kernel_shap_regression(
@@ -241,25 +226,34 @@ def kernel_shap_regression(
     return np.append(coef, total - coef.sum())
 
 
-class KernelShap(_Perturbation):
+@register_method
+class KernelShap(Method):
     """Shapley values of the features, with absent features removed (Lundberg & Lee, 2017).
 
     Exact enumeration of all 2^d coalitions when d ≤ ``exact_max_features`` (default 12); otherwise
     KernelSHAP: ``n_samples`` coalitions drawn (seeded, paired) by the Shapley kernel's size
-    distribution and a constrained weighted regression.
+    distribution and a constrained weighted regression. Diagnostics: ``exact`` and
+    ``n_coalitions``.
     """
 
     name = "kernel_shap"
-    defaults = {"n_samples": None, "exact_max_features": 12, "seed": 0, "replace": "remove"}
+    schema = {
+        "n_samples": Param(
+            None, int, ge=4, nullable=True, help="coalitions sampled when not exact (2d + 2048)"
+        ),
+        "exact_max_features": Param(12, int, ge=0, le=20, help="enumerate all coalitions up to"),
+        "seed": SEED_PARAM,
+        "replace": REPLACE_PARAM,
+    }
+    requires = ("masks",)
     citation = "Lundberg & Lee (2017), A Unified Approach to Interpreting Model Predictions"
 
-    def masks(self, d: int, seed: int) -> tuple[np.ndarray, bool]:
+    def coalitions(self, d: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
         """All 2^d coalitions (exact), or seeded paired samples whose rows 0 and 1 are ∅ and all."""
-        if d <= int(self.params["exact_max_features"]):
+        if d <= max(int(self.params["exact_max_features"]), 1):  # one feature: nothing to sample
             full = itertools.product([False, True], repeat=d)
             return np.array(list(full), dtype=bool).reshape(-1, d), True
         n = int(self.params["n_samples"] or 2 * d + 2048)
-        rng = np.random.default_rng(seed)
         sizes = np.arange(1, d)
         p = (d - 1) / (sizes * (d - sizes))
         p = p / p.sum()
@@ -271,21 +265,22 @@ class KernelShap(_Perturbation):
             rows += [row, ~row]  # paired sampling
         return np.array(rows[:n]), False
 
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
-        plans = []
-        for it in items:
-            d = feature_count(it, granularity)
-            plans.append(self.masks(d, int(self.params["seed"]) + it.index))
-        values = evaluate_masks(
-            engine, items, [m for m, _ in plans], granularity, self.params["replace"]
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
+        plans = [
+            self.coalitions(
+                engine.feature_count(it, granularity, shared=True), self.rng(engine, it)
+            )
+            for it in items
+        ]
+        values = engine.score_masks(
+            items, [m for m, _ in plans], granularity, self.params["replace"]
         )
         out = []
-        for it, (m, exact), y in zip(items, plans, values, strict=True):
-            res = _scores(it, granularity, shapley_values(m, y, exact))
-            res["exact"] = exact
-            out.append(res)
+        for (m, exact), y in zip(plans, values, strict=True):
+            phi = np.stack([shapley_values(m, y[:, o], exact) for o in range(y.shape[1])])
+            out.append(Attribution(phi, diagnostics={"exact": exact, "n_coalitions": len(m)}))
         return out
 
 
@@ -295,27 +290,26 @@ def shapley_values(masks: np.ndarray, y: np.ndarray, exact: bool) -> np.ndarray:
     if d == 0:
         return np.zeros(0)
     if exact:
-        return shapley_exact({tuple(row): float(v) for row, v in zip(masks, y, strict=True)}, d)
+        return shapley_from_coalitions(masks, y)
     return kernel_shap_regression(masks, y, float(y[0]), float(y[1]))
 
 
+@register_method
 class RandomScores(Method):
-    """A seeded random control: standard normal scores per unit."""
+    """A seeded random control: standard normal scores per feature and output."""
 
     name = "random"
-    defaults = {"seed": 0}
+    schema = {"seed": SEED_PARAM}
     citation = "a baseline every faithfulness metric should beat"
 
-    def _attribute(
-        self, engine: Engine, items: Sequence[Item], granularity: str
-    ) -> list[dict[str, Any]]:
-        out = []
-        for it in items:
-            rng = np.random.default_rng([int(self.params["seed"]), it.index])
-            if granularity == "word":
-                out.append({"word_scores": rng.standard_normal(len(it.encoding.word_spans))})
-            else:
-                scores = rng.standard_normal(len(it.encoding))
-                scores[np.asarray(it.encoding.special)] = 0.0
-                out.append({"token_scores": scores})
-        return out
+    def compute(
+        self, engine: AttributionEngine, items: Sequence[Any], granularity: str
+    ) -> list[Attribution]:
+        return [
+            Attribution(
+                self.rng(engine, it).standard_normal(
+                    (engine.n_outputs(it), engine.feature_count(it, granularity))
+                )
+            )
+            for it in items
+        ]

@@ -11,7 +11,8 @@ input embeddings: prediction, targets and every explanation method go through it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +21,15 @@ import torch
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
 from explainlm.models.wrapper import Batch, Encoding, ModelWrapper
+from explainlm.progress import Progress
 from explainlm.targets import label_index
 
 DEFAULT_SENTIMENT_TEMPLATE = "Review: {text}\nSentiment:"
 DEFAULT_SENTIMENT_LABELS = ("negative", "positive")
 CONTENT_FREE_INPUTS = ("N/A", "[MASK]", "nothing")
+
+# wraps one forward pass: (rows, padded tokens) -> a context manager
+PassWrapper = Callable[[int, int], AbstractContextManager[Any]]
 
 
 @dataclass
@@ -76,15 +81,26 @@ class Classifier:
 
     @torch.no_grad()
     def scores(
-        self, encodings: Sequence[Encoding], max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+        self,
+        encodings: Sequence[Encoding],
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        *,
+        wrap: PassWrapper | None = None,
     ) -> torch.Tensor:
-        """Class scores for many encodings, batched by length under a token budget."""
+        """Class scores ``[n, classes]`` for many encodings, batched by length under a token budget.
+
+        The one batched prediction loop: prediction, calibration and the explanation engine all run
+        their forward passes here. ``wrap(rows, tokens)`` returns a context manager around each pass
+        (the engine uses it for mixed precision, pass counting and progress).
+        """
         out = torch.empty(len(encodings), len(self.labels))
+        mult = self.rows_per_item()
         for idx in token_budget_batches(
-            [len(e) for e in encodings], max_batch_tokens, multiplier=self.rows_per_item()
+            [len(e) for e in encodings], max_batch_tokens, multiplier=mult
         ):
             batch = self.wrapper.collate([encodings[i] for i in idx])
-            out[idx] = self.class_scores(batch).float().cpu()
+            with wrap(len(idx), batch.input_ids.numel() * mult) if wrap else nullcontext():
+                out[idx] = self.class_scores(batch).float().cpu()
         return out
 
     def predict(
@@ -93,10 +109,20 @@ class Classifier:
         *,
         truncation: bool = True,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        progress: Progress | None = None,
     ) -> list[Prediction]:
-        """Labels and per-label probabilities for ``texts`` (batched)."""
+        """Labels and per-label probabilities for ``texts`` (batched under the token budget).
+
+        ``progress`` (optional) gets a "predicting" stage advanced by the texts of each pass.
+        """
         encodings = self.encode(texts, truncation=truncation)
-        scores = self.scores(encodings, max_batch_tokens)
+        wrap = None
+        if progress is not None:
+            progress.start("predicting", total=len(encodings))
+            wrap = _advancing(progress)
+        scores = self.scores(encodings, max_batch_tokens, wrap=wrap)
+        if progress is not None:
+            progress.close()
         probs = torch.softmax(scores, -1)
         return [
             Prediction(
@@ -111,6 +137,15 @@ class Classifier:
 
     def describe(self) -> dict[str, Any]:
         return {"task": self.task, "model": self.name, "labels": self.labels}
+
+
+def _advancing(progress: Progress) -> PassWrapper:
+    @contextmanager
+    def wrap(rows: int, tokens: int) -> Iterator[None]:
+        yield
+        progress.advance(rows)
+
+    return wrap
 
 
 class SequenceClassifier(Classifier):

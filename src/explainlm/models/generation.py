@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
-from explainlm.models.classifiers import Prediction
+from explainlm.models.classifiers import PassWrapper, Prediction
 from explainlm.models.wrapper import Encoding, ModelWrapper
 
 MAX_NEW_TOKENS_LIMIT = 4096
@@ -69,7 +70,7 @@ class Generator:
     def encode(self, prompts: Sequence[str], truncation: bool = True) -> list[Encoding]:
         return self.wrapper.encode(prompts, chat=self.chat, truncation=truncation)
 
-    def _decode_tokens(self, ids: list[int]) -> list[str]:
+    def decode_tokens(self, ids: list[int]) -> list[str]:
         tok = self.wrapper.tokenizer
         return [tok.decode([i]) for i in ids]
 
@@ -129,7 +130,7 @@ class Generator:
                     encodings[i].text,
                     text,
                     ids,
-                    self._decode_tokens(ids),
+                    self.decode_tokens(ids),
                     [float(v) for v in logp[row, :n]],
                     encodings[i],
                     list(encodings[i].warnings),
@@ -148,39 +149,39 @@ class Generator:
 
     @torch.no_grad()
     def score(
-        self, prompts: Sequence[str], continuations: Sequence[str | Sequence[int]]
+        self,
+        prompts: Sequence[str],
+        continuations: Sequence[str | Sequence[int]],
+        *,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> list[Generation]:
-        """Teacher forcing: the model's log-prob of each token of a given continuation (text or ids)."""
+        """Teacher forcing: the model's log-prob of each token of a given continuation (text or ids).
+
+        Runs :func:`continuation_logits`, the teacher-forcing loop the explanation engine uses too,
+        batched under ``max_batch_tokens``.
+        """
         if len(prompts) != len(continuations):
             raise UserError("give one continuation per prompt")
         w = self.wrapper
         encodings = self.encode(prompts)
         cont = [self.continuation_ids(c) for c in continuations]
-        batch = w.collate(encodings, extra=cont)
-        logits = w.forward(batch).logits.float()
-        logp_all = torch.log_softmax(logits, -1)
-        width = batch.input_ids.shape[1]
-        result = []
-        for i, (e, ids) in enumerate(zip(encodings, cont, strict=True)):
-            # left padding: the sequence ends at the last column; continuation is its tail
-            start = width - len(ids)
-            lp = (
-                logp_all[i, start - 1 : width - 1]
-                .gather(-1, torch.tensor(ids).view(-1, 1))
-                .squeeze(-1)
+        logprobs: list[list[float]] = [[] for _ in encodings]
+        for i, logits in continuation_logits(w, encodings, cont, max_batch_tokens):
+            lp = torch.log_softmax(logits.float(), -1)
+            ids = torch.tensor(cont[i], device=lp.device).view(-1, 1)
+            logprobs[i] = [float(v) for v in lp.gather(-1, ids).squeeze(-1)]
+        return [
+            Generation(
+                e.text,
+                w.tokenizer.decode(ids, skip_special_tokens=True),
+                ids,
+                self.decode_tokens(ids),
+                lp,
+                e,
+                list(e.warnings),
             )
-            result.append(
-                Generation(
-                    e.text,
-                    w.tokenizer.decode(ids, skip_special_tokens=True),
-                    ids,
-                    self._decode_tokens(ids),
-                    [float(v) for v in lp],
-                    e,
-                    list(e.warnings),
-                )
-            )
-        return result
+            for e, ids, lp in zip(encodings, cont, logprobs, strict=True)
+        ]
 
     def predict(
         self, texts: Sequence[str], *, max_new_tokens: int = 20, **kw: Any
@@ -196,3 +197,29 @@ class Generator:
 
     def describe(self) -> dict[str, Any]:
         return {"task": self.task, "model": self.name, "chat": self.chat}
+
+
+def continuation_logits(
+    wrapper: ModelWrapper,
+    contexts: Sequence[Encoding],
+    continuations: Sequence[Sequence[int]],
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+    *,
+    wrap: PassWrapper | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Teacher forcing in passes under the token budget: ``(row, logits [m, vocab])`` per row.
+
+    ``logits[k]`` predicts continuation token k after ``context + continuation[:k]``. One forward
+    of ``context + continuation`` serves every position; rows are batched by length (left padding
+    puts every continuation at the end, so only the last positions' logits are computed).
+    ``wrap(rows, tokens)`` is a context manager around each pass (the engine counts passes with it).
+    """
+    lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
+    for idx in token_budget_batches(lengths, max_batch_tokens):
+        batch = wrapper.collate([contexts[i] for i in idx], extra=[continuations[i] for i in idx])
+        keep = max(len(continuations[i]) for i in idx) + 1
+        with wrap(len(idx), batch.input_ids.numel()) if wrap else nullcontext():
+            logits = wrapper.forward(batch, logits_to_keep=keep).logits
+        for b, i in enumerate(idx):
+            m = len(continuations[i])
+            yield i, logits[b, keep - m - 1 : keep - 1]

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,20 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.encodings)
+
+
+@contextmanager
+def eager_attention(model: nn.Module, needed: bool = True) -> Iterator[None]:
+    """Temporarily switch a model to eager attention (so attention weights exist); restore after."""
+    current = getattr(model.config, "_attn_implementation", None)
+    if not needed or current in (None, "eager") or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(current)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
