@@ -49,6 +49,8 @@ class DoctorReport:
 
 
 def _columns(con: Any, schema: str, table: str) -> list[str]:
+    if schema == "main":  # the store's own catalog is named after its file
+        schema = con.execute("SELECT current_database()").fetchone()[0]
     rows = con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_catalog = ? AND table_name = ? ORDER BY ordinal_position",

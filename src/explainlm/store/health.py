@@ -111,12 +111,16 @@ def open_store(
     return store
 
 
+def _without(detail: str, path: Path) -> str:
+    return detail.replace(f' "{path}"', "").replace(str(path), "the file")
+
+
 def _fresh_after(e: StoreDamaged, target: Path, warn: Callable[[str], None]) -> RunStore:
     try:
         if target.exists():
             moved = move_aside(target)
             warn(
-                f"the run store {target} was damaged ({e.detail.replace(str(target), 'the file')}); moved it to {moved.name} and "
+                f"the run store {target} was damaged ({_without(e.detail, target)}); moved it to {moved.name} and "
                 "started a fresh one (`explainlm runs doctor` salvages its runs)"
             )
     except FileNotFoundError:  # another process moved it first
