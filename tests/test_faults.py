@@ -64,6 +64,27 @@ def raw(home: Path, sql: str) -> list[tuple[Any, ...]]:
     raise AssertionError("the store stayed locked")
 
 
+def untimed(doc: Any) -> Any:
+    """A document without its wall-clock timings (``seconds``): everything else must be equal."""
+    if isinstance(doc, dict):
+        return {k: untimed(v) for k, v in doc.items() if k != "seconds"}
+    if isinstance(doc, list):
+        return [untimed(v) for v in doc]
+    return doc
+
+
+def difference(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str | None:
+    """Where two lists of explanation documents first differ, timings aside (None when equal)."""
+    got, expected = untimed(got), untimed(expected)
+    if len(got) != len(expected):
+        return f"{len(got)} explanations, expected {len(expected)}"
+    for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return f"explanation {i} ({b.get('method')}), {key}: {a.get(key)} != {b.get(key)}"
+    return None
+
+
 def count(home: Path, table: str) -> int:
     found = raw(home, f"SELECT count(*) FROM {table}")
     return found[0][0] if found else 0
@@ -155,7 +176,7 @@ def test_explain_killed_anywhere_resumes_to_identical_results(
             doc = restart(home, run_id, args, "explain")
         finally:
             os.chdir(cwd)
-        assert doc["explanations"] == expected
+        assert difference(doc["explanations"], expected) is None
         keys = raw(home, "SELECT idx, text, method FROM explanations ORDER BY idx")
         assert [k[0] for k in keys] == list(range(n_rows))  # none lost, none twice
         assert [(k[1], k[2]) for k in keys] == [(e["text"], e["method"]) for e in expected]

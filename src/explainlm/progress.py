@@ -30,7 +30,21 @@ from explainlm.errors import ExplainlmError
 
 
 class Cancelled(ExplainlmError):
-    """The job was cancelled (by the user, a disconnected client, or a signal)."""
+    """The job was cancelled (by the user, a disconnected client, or a signal).
+
+    ``status`` is what its run ends as: ``cancelled``, or ``interrupted`` when the job was stopped
+    by its server shutting down (it can be resumed).
+    """
+
+    def __init__(self, message: str = "cancelled", status: str = "cancelled") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _CancelEvent(threading.Event):
+    """The cancellation flag shared by a progress and its children, with the reason."""
+
+    status = "cancelled"
 
 
 class Progress:
@@ -47,7 +61,7 @@ class Progress:
         self.done = 0.0
         self.estimate_s: float | None = None
         self.started_at = time.monotonic()
-        self._cancel = threading.Event()
+        self._cancel = _CancelEvent()
 
     # ------------------------------------------------------------------------- reporting
     def start(
@@ -70,7 +84,9 @@ class Progress:
         """The stage is over (renderers close their bars)."""
 
     # ----------------------------------------------------------------------- cancellation
-    def cancel(self) -> None:
+    def cancel(self, status: str = "cancelled") -> None:
+        """Stop the job at its next step; its run ends as ``status``."""
+        self._cancel.status = status
         self._cancel.set()
 
     @property
@@ -80,7 +96,7 @@ class Progress:
     def check(self) -> None:
         """Raise :class:`Cancelled` if the job was cancelled."""
         if self._cancel.is_set():
-            raise Cancelled("cancelled")
+            raise Cancelled(self._cancel.status, self._cancel.status)
 
     # ---------------------------------------------------------------------------- views
     @property
