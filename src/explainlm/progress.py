@@ -174,8 +174,11 @@ class TerminalProgress(Progress):
 
     ``min_total``: stages with fewer units show no bar (short work stays quiet). Bars are drawn
     only on a terminal (``always=True``: also into pipes and files), so scripts reading stderr see
-    error lines only.
+    error lines only — but the up-front estimate of a stage expected to take ``long_s`` seconds or
+    more is printed anywhere (one line: how long to expect, before the work starts).
     """
+
+    long_s = 60.0
 
     def __init__(self, *, min_total: float = 2, file: Any = None, always: bool = False) -> None:
         super().__init__()
@@ -194,14 +197,17 @@ class TerminalProgress(Progress):
     ) -> None:
         self.close()
         super().start(stage, total, estimate_s=estimate_s)
-        if total is not None and total >= self.min_total and self.visible:
+        if total is None or total < self.min_total:
+            return
+        if estimate_s is not None and (self.visible or estimate_s >= self.long_s):
+            print(
+                f"{stage}: {total:g} steps, estimated {format_seconds(estimate_s)}",
+                file=self.file,
+                flush=True,
+            )
+        if self.visible:
             from tqdm import tqdm
 
-            if estimate_s is not None:
-                print(
-                    f"{stage}: {total:g} steps, estimated {format_seconds(estimate_s)}",
-                    file=self.file,
-                )
             self._bar = tqdm(total=total, desc=stage, file=self.file, dynamic_ncols=True)
 
     def render(self) -> None:

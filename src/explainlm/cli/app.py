@@ -137,25 +137,32 @@ class Terminated(KeyboardInterrupt):
 _SIGNALLED: list[int] = []  # SIGTERM seen in this call (typer may turn the exception into Abort)
 
 
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)  # SIGHUP: the terminal went away
+
+
 @contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` once (in the main thread; a second one is ignored while
-    the run is being closed)."""
+    """SIGTERM (and SIGHUP) raise :class:`Terminated` once (in the main thread; another one is
+    ignored while the run is being closed)."""
 
-    def handler(_signum: int, _frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _SIGNALLED.append(signal.SIGTERM)
+    def handler(signum: int, _frame: Any) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        _SIGNALLED.append(signum)
         raise Terminated()
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def interrupted_message() -> str:

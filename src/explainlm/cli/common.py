@@ -72,7 +72,9 @@ ParamOpt = Annotated[
     typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
 ]
 BudgetOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
-GranularityOpt = Annotated[str, typer.Option(help="word | token")]
+GranularityOpt = Annotated[
+    str, typer.Option(help="word | sentence (long texts: far fewer passes) | token")
+]
 NoTruncateOpt = Annotated[
     bool,
     typer.Option(

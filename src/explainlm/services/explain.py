@@ -47,7 +47,9 @@ class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
         None, description="LABEL, or prob|logit|log_odds[:LABEL] (default: the predicted label)."
     )
     contrast: str | None = Field(None, description="LABEL:FOIL — explain the logit difference.")
-    granularity: Literal["word", "token"] = "word"
+    granularity: Literal["word", "sentence", "token"] = Field(
+        "word", description="word | sentence (long texts: far fewer passes) | token"
+    )
     params: MethodParams = Field(
         default_factory=dict,
         description="Method parameters: {'lime': {'n_samples': 200}} or ['lime.n_samples=200'].",

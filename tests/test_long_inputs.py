@@ -1,0 +1,98 @@
+"""Long inputs: sentence granularity (one perturbation per sentence, not per word), the estimate
+printed before long work, and progress that moves with every pass."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explainlm import explain
+from explainlm.engine.masks import sentence_ids
+from explainlm.models import ModelWrapper, make_task
+from explainlm.models.words import remove_words, split_words
+from explainlm.progress import Progress, TerminalProgress
+
+TEXT = (
+    "A fine film. The plot is dull and slow!\n"
+    "But the actors are great, and the music works. Overall, is it worth it? "
+    "I think so…"
+)
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_bert_dir: Path):  # type: ignore[no-untyped-def]
+    return make_task(ModelWrapper.load(str(tiny_bert_dir)))
+
+
+class Stages(Progress):
+    """Records every stage's name and total."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages: list[tuple[str, float | None, float | None]] = []
+
+    def start(self, stage, total=None, *, estimate_s=None):  # type: ignore[no-untyped-def]
+        super().start(stage, total, estimate_s=estimate_s)
+        self.stages.append((stage, total, estimate_s))
+
+
+def test_sentences_split_after_end_marks_and_line_breaks() -> None:
+    spans = split_words(TEXT)
+    ids = sentence_ids(TEXT, spans)
+    sentences = [
+        " ".join(TEXT[s:e] for (s, e), g in zip(spans, ids, strict=True) if g == k)
+        for k in range(ids.max() + 1)
+    ]
+    assert [s.split()[0] for s in sentences] == ["A", "The", "But", "Overall", "I"]
+    assert sentences[1].endswith("!") and sentences[3].endswith("?") and sentences[4].endswith("…")
+
+
+def test_sentence_occlusion_is_the_drop_when_a_sentence_is_removed(clf) -> None:  # type: ignore[no-untyped-def]
+    progress = Stages()
+    (e,) = explain([TEXT], clf, ["occlusion"], granularity="sentence", progress=progress)
+    spans = split_words(TEXT)
+    ids = sentence_ids(TEXT, spans)
+    label = clf.labels.index(e.label)
+    full = clf.predict([TEXT])[0].probs[e.label]
+    expected = []
+    for k in range(ids.max() + 1):
+        without = remove_words(TEXT, spans, ids != k)  # a brute-force loop, one text at a time
+        expected.append(full - clf.predict([without])[0].probs[clf.labels[label]])
+    assert e.units == [
+        TEXT[spans[np.flatnonzero(ids == k)[0]][0] : spans[np.flatnonzero(ids == k)[-1]][1]]
+        for k in range(ids.max() + 1)
+    ]
+    assert e.scores == pytest.approx(expected, abs=1e-5)
+    assert e.feature_scores() == e.scores
+    # every word carries its sentence's score
+    assert e.word_scores == pytest.approx([e.scores[k] for k in ids], abs=1e-12)
+    scored = [total for name, total, _ in progress.stages if "scoring variants" in name]
+    assert scored[0] == ids.max() + 1  # one perturbation per sentence, not per word (19)
+
+
+def test_gradient_sentence_score_is_the_sum_of_its_words(clf) -> None:  # type: ignore[no-untyped-def]
+    (w,) = explain([TEXT], clf, ["grad_x_input"], granularity="word", check=False)
+    (s,) = explain([TEXT], clf, ["grad_x_input"], granularity="sentence", check=False)
+    ids = sentence_ids(TEXT, split_words(TEXT))
+    sums = np.bincount(ids, weights=np.asarray(w.word_scores))
+    assert s.scores == pytest.approx(sums.tolist(), abs=1e-6)
+
+
+def test_sentence_explanations_round_trip(clf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from explainlm.explanation import ExplanationSet
+
+    es = explain([TEXT], clf, ["occlusion"], granularity="sentence")
+    es.save(tmp_path / "e.json")
+    (back,) = ExplanationSet.load(tmp_path / "e.json")
+    assert back.units == es[0].units and back.scores == es[0].scores
+
+
+def test_the_estimate_is_printed_before_long_work_even_in_a_pipe() -> None:
+    out = io.StringIO()  # not a terminal: no bar, but a long stage's estimate still shows
+    progress = TerminalProgress(file=out)
+    progress.start("occlusion: scoring variants", total=1250, estimate_s=6_000)
+    progress.start("short", total=3, estimate_s=2)
+    assert out.getvalue() == "occlusion: scoring variants: 1250 steps, estimated 1 h 40 min\n"
