@@ -96,3 +96,48 @@ def test_the_estimate_is_printed_before_long_work_even_in_a_pipe() -> None:
     progress.start("occlusion: scoring variants", total=1250, estimate_s=6_000)
     progress.start("short", total=3, estimate_s=2)
     assert out.getvalue() == "occlusion: scoring variants: 1250 steps, estimated 1 h 40 min\n"
+
+
+# ------------------------------------------------------------------ prefix KV-cache reuse
+LONG = " ".join(
+    f"Sentence {i} says the film was {'good' if i % 3 else 'dull'} and the plot {w}."
+    for i, w in enumerate(["moved", "dragged", "worked", "failed", "sang", "slept"] * 3)
+)
+
+
+@pytest.fixture(scope="module")
+def zero_shot(tiny_llama):  # type: ignore[no-untyped-def]
+    from explainlm.models import ZeroShotClassifier
+
+    return ZeroShotClassifier(tiny_llama, labels=["negative", "positive"], calibrate=True)
+
+
+def _tokens_run(model, fn):  # type: ignore[no-untyped-def]
+    """Tokens the model's embedding layer saw while ``fn()`` ran."""
+    seen = [0]
+    hook = model.get_input_embeddings().register_forward_hook(
+        lambda _m, args, _out: seen.__setitem__(0, seen[0] + args[0].numel())
+    )
+    try:
+        out = fn()
+    finally:
+        hook.remove()
+    return out, seen[0]
+
+
+@pytest.mark.parametrize("granularity", ["word", "sentence"])
+def test_causal_lm_occlusion_reuses_the_prefix_and_matches_full_forwards(
+    zero_shot, monkeypatch, granularity: str
+) -> None:  # type: ignore[no-untyped-def]
+    from explainlm.engine import prefix
+
+    assert zero_shot.single_token and zero_shot.calibrated
+
+    def run():  # type: ignore[no-untyped-def]
+        return explain([LONG], zero_shot, ["occlusion"], granularity=granularity, check=False)
+
+    (reused,), with_cache = _tokens_run(zero_shot.wrapper.model, run)
+    monkeypatch.setattr(prefix, "REUSE_PREFIXES", False)
+    (full,), without = _tokens_run(zero_shot.wrapper.model, run)
+    assert reused.scores == pytest.approx(full.scores, abs=2e-5)
+    assert with_cache < 0.75 * without  # about half the tokens (the removed unit's suffix only)

@@ -72,7 +72,10 @@ class ContinuationScoring:
             if shared >= min_shared_prefix:
                 references = [0] * len(contexts)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
-        self._stage("scoring continuations", len(contexts), sum(lengths))
+        tokens = sum(lengths)
+        if w.is_decoder and references is not None:  # the estimate counts what runs: suffixes
+            tokens = _suffix_tokens(contexts, continuations, references)
+        self._stage("scoring continuations", len(contexts), tokens)
         if w.is_decoder and references is not None:
             return self._reusing_prefixes(contexts, continuations, alternatives, references, reads)
         out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
@@ -264,6 +267,25 @@ def _returned_cache(res: Any) -> Any:
 
 def _row(values: Sequence[Any] | None, i: int) -> Any:
     return None if values is None else values[i]
+
+
+def _suffix_tokens(
+    contexts: Sequence[Encoding], continuations: Sequence[Sequence[int]], references: Sequence[int]
+) -> int:
+    """Tokens run when every row reuses its reference's prefix (references run in full)."""
+    total = 0
+    for i, r in enumerate(references):
+        seq = list(contexts[i].input_ids) + list(continuations[i])
+        if i == r:
+            total += len(seq)
+            continue
+        ref = list(contexts[r].input_ids)
+        common = next(
+            (k for k, (a, b) in enumerate(zip(seq, ref, strict=False)) if a != b),
+            min(len(seq), len(ref)),
+        )
+        total += len(seq) - min(common, len(contexts[i]) - 1)
+    return total
 
 
 def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
