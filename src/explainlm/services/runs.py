@@ -28,6 +28,7 @@ class RunsListRequest(ServiceRequest):
 
     command: ClassVar[str] = "runs list"
     limit: int = Field(20, description="How many (newest first).")
+    offset: int = Field(0, ge=0, description="Skip this many first (paging).")
     command_name: str | None = Field(
         None, alias="command", description="Only runs of this command."
     )
@@ -146,7 +147,10 @@ def list_runs(request: RunsListRequest, ctx: ServiceContext) -> RunList:
     store = _store(ctx)
     runs = []
     for rec in store.list_runs(
-        limit=request.limit, command=request.command_name or None, search=request.search or None
+        limit=request.limit,
+        offset=request.offset,
+        command=request.command_name or None,
+        search=request.search or None,
     ):
         d = rec.to_dict()
         if request.view == "brief":

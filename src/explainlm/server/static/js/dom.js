@@ -68,15 +68,26 @@ export function heatmap(exp) {
   return box;
 }
 
-export function legend() {
+/** The colour legend: of a classifier's label (explain), or of a generated token (generate). */
+export function legend(kind = "explain") {
+  const [up, down, hover] =
+    kind === "generate"
+      ? ["raises the generated token's probability", "lowers it", "hover a cell for its score"]
+      : ["supports the explained label", "pushes against it", "hover a unit for its score"];
   return el(
     "div",
-    { class: "legend" },
+    { class: "legend", "data-kind": kind },
     el("span", { class: "swatch", style: "background:rgba(220,38,38,.8)" }),
-    "supports the explained label",
+    up,
     el("span", { class: "swatch", style: "background:rgba(37,99,235,.8)" }),
-    "pushes against it · hover a word for its score",
+    `${down} · ${hover}`,
   );
+}
+
+/** A token as a header: whitespace made visible (a newline is ↵, a tab ⇥, a lone space ·). */
+export function visible(unit) {
+  const shown = String(unit).replace(/\r?\n/g, "↵").replace(/\t/g, "⇥");
+  return shown.trim() ? shown : shown.replace(/ /g, "·") || "∅";
 }
 
 /** Probability bars of a prediction. */
@@ -103,12 +114,12 @@ export function matrix(a) {
   const head = el("tr", {}, el("th", {}, "generated ↓ / source →"));
   a.source_units.forEach((u, j) => {
     const kind = a.source_kinds[j];
-    head.append(el("th", { class: `src ${kind === "template" ? "tmpl" : kind === "generated" ? "gen" : ""}` }, u));
+    head.append(el("th", { class: `src ${kind === "template" ? "tmpl" : kind === "generated" ? "gen" : ""}`, title: JSON.stringify(u) }, visible(u)));
   });
   const table = el("table", { class: "matrix" }, el("thead", {}, head));
   const body = el("tbody");
   a.target_units.forEach((t, i) => {
-    const tr = el("tr", {}, el("th", { class: "tgt", title: `log p = ${fmt(a.target_logprobs[i])}` }, t));
+    const tr = el("tr", {}, el("th", { class: "tgt", title: `${JSON.stringify(t)} · log p = ${fmt(a.target_logprobs[i])}` }, visible(t)));
     a.matrix[i].forEach((v, j) => {
       if (v === null) {
         tr.append(el("td", { class: "none" }));
