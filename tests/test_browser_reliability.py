@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the browser fixtures are imported from test_browser and used as arguments
 """The web app's rough edges of issue 19, in the real browser (Playwright driving Debian's Chromium):
 explain as a background job with progress and cancel, the method limit, no silent defaults, the
 previous result kept on error, sentence granularity, visible whitespace tokens, the generation
