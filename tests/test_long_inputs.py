@@ -141,3 +141,38 @@ def test_causal_lm_occlusion_reuses_the_prefix_and_matches_full_forwards(
     (full,), without = _tokens_run(zero_shot.wrapper.model, run)
     assert reused.scores == pytest.approx(full.scores, abs=2e-5)
     assert with_cache < 0.75 * without  # about half the tokens (the removed unit's suffix only)
+
+
+def test_nested_passes_of_one_long_text_show_their_estimate_and_bar() -> None:
+    """One text (a stage of one unit: no bar of its own): the engine's nested stage prints its
+    estimate and gets the bar, which moves with every pass."""
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    progress = TerminalProgress(file=out)
+    progress.start("explaining", total=1)
+    inner = progress.child(1)
+    inner.start("occlusion: scoring variants", total=40, estimate_s=90)
+    for _ in range(10):
+        inner.advance(4)
+    inner.close()
+    progress.advance(1)
+    progress.close()
+    text = out.getvalue()
+    assert "occlusion: scoring variants: 40 steps, estimated 1 min 30 s" in text
+    assert "100%" in text and "/40" in text  # the nested bar moved to its end
+
+
+def test_a_web_job_names_the_engine_stage(tiny_bert_dir: Path) -> None:
+    from explainlm.server.jobs import Job
+
+    job = Job("j", "explain", lambda _job: None)
+    job.reporter.start("explaining", total=1)
+    inner = job.reporter.child(1)
+    inner.start("occlusion: scoring variants", total=10)
+    inner.advance(5)
+    assert job.message == "explaining 0.5/1 · occlusion: scoring variants 5/10"
+    assert job.progress == pytest.approx(0.5)

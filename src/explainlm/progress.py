@@ -121,6 +121,9 @@ class Progress:
     def render(self) -> None:
         """Show the current state (no-op here)."""
 
+    def nested_start(self, child: Progress) -> None:
+        """A stage of nested work (:meth:`child`) started: renderers may show it (no-op here)."""
+
     def child(self, units: float = 1) -> Progress:
         """A progress for nested work worth ``units`` of this stage (e.g. one chunk's passes).
 
@@ -159,7 +162,11 @@ class _ChildProgress(Progress):
         self.check()
         self.stage, self.total, self.done = stage, total, 0.0
         self.estimate_s, self.started_at = estimate_s, time.monotonic()
+        self._parent.nested_start(self)
         self.render()
+
+    def nested_start(self, child: Progress) -> None:
+        self._parent.nested_start(child)
 
     def render(self) -> None:
         self._parent.done = self._base + self._units * self.fraction
@@ -186,6 +193,8 @@ class TerminalProgress(Progress):
         self.file = file if file is not None else sys.stderr
         self.always = always
         self._bar: Any = None
+        self._nested: Progress | None = None  # nested work shown when this stage has no bar
+        self._nested_bar: Any = None
 
     @property
     def visible(self) -> bool:
@@ -210,13 +219,40 @@ class TerminalProgress(Progress):
 
             self._bar = tqdm(total=total, desc=stage, file=self.file, dynamic_ncols=True)
 
+    def nested_start(self, child: Progress) -> None:
+        """Nested work (an engine's passes inside one text): its estimate is printed like a
+        stage's; when this stage has no bar of its own (one long text), the nested stage gets one."""
+        total, estimate = child.total, child.estimate_s
+        if estimate is not None and total and (self.visible or estimate >= self.long_s):
+            print(
+                f"{child.stage}: {total:g} steps, estimated {format_seconds(estimate)}",
+                file=self.file,
+                flush=True,
+            )
+        if self._bar is not None or not self.visible or not total or total < self.min_total:
+            return
+        from tqdm import tqdm
+
+        self._close_nested()
+        self._nested = child
+        self._nested_bar = tqdm(total=total, desc=child.stage, file=self.file, dynamic_ncols=True)
+
     def render(self) -> None:
         if self._bar is not None:
             self._bar.n = self.done
             self._bar.set_description(self.stage, refresh=False)
             self._bar.refresh()
+        if self._nested_bar is not None and self._nested is not None:
+            self._nested_bar.n = self._nested.done
+            self._nested_bar.refresh()
+
+    def _close_nested(self) -> None:
+        if self._nested_bar is not None:
+            self._nested_bar.close()
+        self._nested, self._nested_bar = None, None
 
     def close(self) -> None:
+        self._close_nested()
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -40,15 +40,29 @@ class JobProgress(Progress):
     """
 
     def __init__(self, job: Job) -> None:
-        super().__init__()
         self.job = job
+        self._nested: Progress | None = None
+        super().__init__()
 
     def interrupt(self) -> None:
         self.cancel("interrupted")
 
+    def start(
+        self, stage: str, total: float | None = None, *, estimate_s: float | None = None
+    ) -> None:
+        self._nested = None
+        super().start(stage, total, estimate_s=estimate_s)
+
+    def nested_start(self, child: Progress) -> None:
+        """Nested work (the engine's passes) names the job's current step."""
+        self._nested = child
+
     def render(self) -> None:
         self.job.progress = self.fraction
         done = f" {self.done:g}/{self.total:g}" if self.total else ""
+        inner = self._nested
+        if inner is not None and inner.total:
+            done += f" · {inner.stage} {inner.done:g}/{inner.total:g}"
         self.job.message = f"{self.stage}{done}"
 
 
