@@ -176,3 +176,59 @@ def test_a_web_job_names_the_engine_stage(tiny_bert_dir: Path) -> None:
     inner.advance(5)
     assert job.message == "explaining 0.5/1 · occlusion: scoring variants 5/10"
     assert job.progress == pytest.approx(0.5)
+
+
+def test_patch_reports_progress_with_an_estimate(tiny_llama) -> None:  # type: ignore[no-untyped-def]
+    """Causal tracing shows one unit per patch (layers × positions + the corrupted run), an
+    up-front estimate, and moves with every pass (a small token budget: several passes)."""
+    from explainlm.internals import trace
+
+    progress = Stages()
+    advances: list[float] = []
+    progress.render = lambda: advances.append(progress.done)  # type: ignore[method-assign]
+    res = trace(
+        tiny_llama, "The cat sat on the", target=" mat", subject="The cat",
+        max_batch_tokens=32, progress=progress,
+    )  # fmt: skip
+    n_layers, n_pos = len(res.grid), len(res.grid[0])
+    ((name, total, estimate),) = progress.stages
+    assert name == "patching" and total == n_layers * n_pos + 1
+    assert estimate is not None and estimate > 0
+    assert advances[-1] == total and len(set(advances)) > 2  # it moved pass by pass
+
+
+def test_benchmark_progress_moves_inside_a_chunk(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """One chunk of examples: the bar moves with the explanation passes, not 0 then 1 (19)."""
+    import json
+
+    from explainlm.services import benchmark
+    from explainlm.services.base import ServiceContext
+
+    data = tmp_path / "toy.jsonl"
+    texts = [
+        " ".join(["good film", "dull plot here", "fine cast"][i % 3] for _ in range(12))
+        for i in range(6)
+    ]
+    data.write_text(
+        "\n".join(
+            json.dumps(
+                {"text": t, "label": str(i % 2), "rationale": " ".join("1" for _ in t.split())}
+            )
+            for i, t in enumerate(texts)
+        ),
+        encoding="utf-8",
+    )
+    seen: list[float] = []
+
+    class Watch(Progress):
+        def render(self) -> None:
+            if self.stage == "benchmark":
+                seen.append(self.fraction)
+
+    req = benchmark.BenchmarkRequest(
+        model=str(tiny_bert_dir), dataset=str(data), methods="occlusion,lime",
+        metrics="comprehensiveness", chunk_size=6, n_boot=200,
+    )  # fmt: skip
+    benchmark.run(req, ServiceContext(store=None, progress=Watch()))
+    inside = {round(f, 3) for f in seen if 0 < f < 1}
+    assert len(inside) >= 3, sorted(inside)  # several steps inside the single chunk

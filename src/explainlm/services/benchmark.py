@@ -253,7 +253,9 @@ def benchmark_examples(
                 progress.advance(len(examples) - len(todo), "resumed")
             for s in range(0, len(todo), request.chunk_size):
                 idx = todo[s : s + request.chunk_size]
-                payload = evaluate_chunk(request, classifier, examples, idx, keys, mparams)
+                inner = progress.child(len(idx))  # the explanation passes move the bar
+                payload = evaluate_chunk(request, classifier, examples, idx, keys, mparams, inner)
+                inner.close()
                 if ctx.store is not None:
                     ctx.store.put_items(run.run_id, ITEM_KIND, payload)
                 items.update(payload)
@@ -277,6 +279,7 @@ def evaluate_chunk(
     idx: Sequence[int],
     keys: Sequence[str],
     metric_params: Mapping[str, Any],
+    progress: Any = None,
 ) -> dict[str, Any]:
     """The stored payload of the examples ``idx``: per key, the example id, metric rows and
     method-agreement rows (texts left out: the examples hold them)."""
@@ -288,6 +291,7 @@ def evaluate_chunk(
         classifier,
         request.methods,
         method_params=request.method_params,
+        progress=progress,
     )
     owner = [idx[j // len(request.methods)] for j in range(len(exps))]
     res = evaluate(
