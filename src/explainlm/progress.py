@@ -239,11 +239,11 @@ class TerminalProgress(Progress):
 
     def render(self) -> None:
         if self._bar is not None:
-            self._bar.n = self.done
+            self._bar.n = _count(self.done)
             self._bar.set_description(self.stage, refresh=False)
             self._bar.refresh()
         if self._nested_bar is not None and self._nested is not None:
-            self._nested_bar.n = self._nested.done
+            self._nested_bar.n = _count(self._nested.done)
             self._nested_bar.refresh()
 
     def _close_nested(self) -> None:
@@ -256,6 +256,11 @@ class TerminalProgress(Progress):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _count(done: float) -> float:
+    """A whole number of units shows as one (``3/5``, not ``3.0/5``)."""
+    return int(done) if float(done).is_integer() else done
 
 
 def format_seconds(s: float) -> str:
