@@ -168,7 +168,9 @@ class ContinuationScoring:
                 if past_len:
                     past = _gather_cache(cache, [references[i] for i in idx], cut, past_len)
                 spans = [(f, len(continuations[i])) for f, i in zip(firsts, idx, strict=True)]
-                logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past)
+                # cost model of the estimates: suffix tokens plus a quarter of the cached prefix
+                cost = sum(len(seqs[i]) - c for i, c in zip(idx, cut, strict=True)) + sum(cut) / 4
+                logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past, cost=cost)
                 for b, i in enumerate(idx):
                     out[i] = _extract(
                         logits[b], continuations[i], _row(alternatives, i), _row(reads, i)
@@ -214,6 +216,7 @@ class ContinuationScoring:
         *,
         position_ids: torch.Tensor | None = None,
         past: Any = None,
+        cost: float | None = None,
     ) -> tuple[list[torch.Tensor], Any]:
         """One decoder pass; row b's logits at positions ``spans[b] = (start, length)`` only.
 
@@ -236,7 +239,7 @@ class ContinuationScoring:
             getattr(cfg, a, None) for a in ("final_logit_softcapping", "logit_scale")
         )
         head = model.get_output_embeddings()
-        with self._pass(len(ids), ids.numel()):
+        with self._pass(len(ids), ids.numel() if cost is None else cost):
             if plain_head and head is not None and model.base_model is not model:
                 res = model.base_model(**kw)
                 h = res.last_hidden_state
@@ -272,7 +275,8 @@ def _row(values: Sequence[Any] | None, i: int) -> Any:
 def _suffix_tokens(
     contexts: Sequence[Encoding], continuations: Sequence[Sequence[int]], references: Sequence[int]
 ) -> int:
-    """Tokens run when every row reuses its reference's prefix (references run in full)."""
+    """The cost of the rows in tokens when every row reuses its reference's prefix (references
+    run in full): a row's suffix plus a quarter of its cached prefix, as its pass counts it."""
     total = 0
     for i, r in enumerate(references):
         seq = list(contexts[i].input_ids) + list(continuations[i])
@@ -284,8 +288,9 @@ def _suffix_tokens(
             (k for k, (a, b) in enumerate(zip(seq, ref, strict=False)) if a != b),
             min(len(seq), len(ref)),
         )
-        total += len(seq) - min(common, len(contexts[i]) - 1)
-    return total
+        start = max(0, min(common, len(contexts[i]) - 1))
+        total += len(seq) - start + start / 4
+    return int(total)
 
 
 def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
