@@ -24,12 +24,8 @@ from explainlm.evaluation import evaluate
 from explainlm.evaluation.faithfulness import ERASER_BINS, top_k_sets
 from explainlm.methods.perturbation import lime_fit, lime_masks
 from explainlm.models import load_model
-from explainlm.models.blackbox import (
-    BlackBoxClassifier,
-    EndpointError,
-    is_blackbox_spec,
-    load_blackbox,
-)
+from explainlm.models.blackbox import BlackBoxClassifier, EndpointError
+from explainlm.models.blackbox_loading import is_blackbox_spec, load_blackbox
 from explainlm.models.endpoint import HttpClassifier
 from explainlm.models.words import remove_words, split_words
 

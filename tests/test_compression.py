@@ -226,3 +226,23 @@ def test_rtn4_on_a_q4_1_grid_is_the_identity():
     w = (m + q * d).reshape(6, 128).astype(np.float32)
     got = rtn_dequantize(torch.from_numpy(w), 4, 32, symmetric=False).numpy()
     np.testing.assert_array_equal(got, w)
+
+
+@pytest.mark.parametrize("fixture", ["clf", "zs"])
+def test_gradient_methods_run_on_a_bf16_variant(fixture, request):
+    """Gradients of a bf16 model come back as bf16 tensors; every gradient method still gives
+    scores, and they track the fp32 model's (a bf16 rounding of the same weights)."""
+    from scipy.stats import spearmanr
+
+    from explainlm.attribution import explain
+
+    task = request.getfixturevalue(fixture)
+    v = build_variant(task, "bf16", cache=False)
+    methods = ["saliency", "grad_x_input", "integrated_gradients", "smoothgrad"]
+    ref = explain(TEXTS[:2], task, methods, check=False)
+    got = explain(TEXTS[:2], v.task, methods, check=False)
+    for r, g in zip(ref, got, strict=True):
+        assert r.method == g.method and len(r.word_scores) == len(g.word_scores)
+        assert np.isfinite(g.word_scores).all()
+        if len(r.word_scores) > 3 and np.ptp(r.word_scores) > 1e-3:
+            assert spearmanr(r.word_scores, g.word_scores)[0] > 0.5, r.method

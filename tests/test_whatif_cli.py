@@ -270,4 +270,4 @@ def test_find_buttons_are_cancellable(lexicon_bert_dir: Path) -> None:
     ):
         with pytest.raises(Cancelled):
             run(req, ctx)
-    assert [r.status for r in store.list_runs()] == ["failed", "failed"]
+    assert [r.status for r in store.list_runs()] == ["cancelled", "cancelled"]

@@ -124,14 +124,12 @@ def _ci_text(d: Mapping[str, Any] | None) -> str:
 
 
 def surrogate_section(result: Any) -> str:
-    from explainlm.behaviour.surrogate import CITATION
-
     parts = [f"<style>{CSS}</style>"]
     parts.append(
         note(
             "Surrogates are trained on the model's predictions, not on the gold labels; fidelity is "
             "their agreement with the model on held-out texts (95% bootstrap CI). "
-            f"See {CITATION}."
+            f"See {result.citation}."
         )
     )
     rows = [
@@ -282,25 +280,25 @@ def layers_html(res: Any) -> str:
 
 
 # ------------------------------------------------------------------------------- combined
+# Each result type by its saved format (``SavedResult.format``): its heading and its section.
+# Matched by format, not by class, so that this module imports none of the result modules (they
+# import it to render themselves).
+_SECTIONS: dict[str, tuple[str, Any]] = {
+    "global-importance/1": ("Dataset-level importance", importance_section),
+    "global-surrogate/1": ("Global surrogates", surrogate_section),
+    "global-sensitivity/1": ("Sensitivity curves", sensitivity_section),
+}
+
+
 def combined_html(results: Sequence[Any], title: str, meta: Mapping[str, Any] | None = None) -> str:
     """One page holding several global results (importance, surrogates, sensitivity, layers)."""
-    from explainlm.behaviour.importance import GlobalImportance
-    from explainlm.behaviour.sensitivity import SensitivityResult
-    from explainlm.behaviour.surrogate import SurrogateResult
-
     sections = []
     for r in results:
-        run = f" · run {esc(r.run_id)}" if getattr(r, "run_id", None) else ""
-        if isinstance(r, GlobalImportance):
-            head = f"Dataset-level importance ({esc(r.meta.get('method'))}, {r.meta.get('n_texts')} texts{run})"
-            body = importance_section(r)
-        elif isinstance(r, SurrogateResult):
-            head = f"Global surrogates ({r.meta.get('n_texts')} texts{run})"
-            body = surrogate_section(r)
-        elif isinstance(r, SensitivityResult):
-            head = f"Sensitivity curves ({r.meta.get('n_texts')} texts{run})"
-            body = sensitivity_section(r)
-        else:
+        if getattr(r, "format", None) not in _SECTIONS:
             raise TypeError(f"cannot report {type(r).__name__}")
-        sections.append(f"<h1>{head}</h1>{body}")
+        name, section = _SECTIONS[r.format]
+        run = f" · run {esc(r.run_id)}" if getattr(r, "run_id", None) else ""
+        method = f"{esc(r.meta.get('method'))}, " if r.format == "global-importance/1" else ""
+        head = f"{name} ({method}{r.meta.get('n_texts')} texts{run})"
+        sections.append(f"<h1>{head}</h1>{section(r)}")
     return page(title, sections, meta)

@@ -28,7 +28,6 @@ frequent label) and, when gold labels exist, the accuracy of surrogate and model
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -37,8 +36,8 @@ import numpy as np
 
 from explainlm.behaviour.importance import features_of
 from explainlm.behaviour.results import SavedResult
+from explainlm.behaviour.surrogate_models import fidelity_ci, fit_logistic, fit_tree
 from explainlm.errors import UserError
-from explainlm.evaluation.stats import bootstrap_ci
 
 KINDS = ("tree", "logistic")
 CITATION = "Craven & Shavlik (1996), Extracting Tree-Structured Representations of Trained Networks"
@@ -92,29 +91,6 @@ class SurrogateReport:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SurrogateReport:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-
-def _ci(hits: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
-    m, lo, hi = bootstrap_ci(hits.astype(float), n_boot=n_boot, seed=seed)
-    return {"value": m, "low": lo, "high": hi}
-
-
-def _l1_logistic(c: float, seed: int, multiclass: bool) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    solver = "saga" if multiclass else "liblinear"
-    kw: dict[str, Any] = {"C": c, "solver": solver, "random_state": seed, "max_iter": 5000}
-    if solver == "liblinear":  # liblinear penalises the intercept: make that penalty negligible
-        kw["intercept_scaling"] = 100.0
-    if inspect.signature(LogisticRegression).parameters["penalty"].default == "deprecated":
-        kw["l1_ratio"] = 1.0  # scikit-learn ≥ 1.8: the penalty follows l1_ratio
-    else:  # pragma: no cover - older scikit-learn
-        kw["penalty"] = "l1"
-    return LogisticRegression(**kw)
-
-
-def _nonzero(model: Any) -> int:
-    return int(np.count_nonzero(np.any(model.coef_ != 0, axis=0)))
 
 
 def verdict(kind: str, fid: dict[str, float], base: dict[str, float], n_test: int) -> str:
@@ -187,10 +163,38 @@ def fit_surrogates(
     seed: int = 0,
 ) -> list[SurrogateReport]:
     """Fit each surrogate kind to the model's labels; report held-out fidelity, curve and readout."""
-    import time
+    _check_options(texts, model_labels, gold, kinds, test_size, tree_depth, max_depth, max_nonzero)
+    y = np.asarray([str(v) for v in model_labels])
+    counts = _label_counts(y)
+    tr, te = split_indices(y, test_size, seed)
+    x_tr, x_te, names = _word_features(
+        texts, tr, te, vocabulary=vocabulary, ngram_range=ngram_range, lowercase=lowercase,
+        min_df=min_df,
+    )  # fmt: skip
+    data = _Split(x_tr, y[tr], x_te, y[te], names)
+    gold_te = (
+        None if gold is None else np.asarray([None if g is None else str(g) for g in gold])[te]
+    )
+    majority = max(counts, key=lambda c: (int((y[tr] == c).sum()), c))
+    base = fidelity_ci(y[te] == majority, n_boot, seed)
+    fs = feature_set or ("vocabulary" if vocabulary is not None else "bow")
+    options = {
+        "tree_depth": tree_depth, "max_depth": max_depth, "max_nonzero": max_nonzero, "n_c": n_c,
+        "top_weights": top_weights, "n_boot": n_boot, "seed": seed,
+    }  # fmt: skip
+    return [_fit_one(kind, fs, data, base, gold_te, options) for kind in kinds]
 
-    from sklearn.feature_extraction.text import CountVectorizer
 
+def _check_options(
+    texts: Sequence[str],
+    model_labels: Sequence[str],
+    gold: Sequence[str | None] | None,
+    kinds: Sequence[str],
+    test_size: float,
+    tree_depth: int,
+    max_depth: int,
+    max_nonzero: int,
+) -> None:
     if len(texts) != len(model_labels) or (gold is not None and len(gold) != len(texts)):
         raise UserError("texts, model labels and gold labels must have the same length")
     bad = [k for k in kinds if k not in KINDS]
@@ -198,7 +202,10 @@ def fit_surrogates(
         raise UserError(f"unknown surrogate kind(s) {', '.join(bad)}; known: {', '.join(KINDS)}")
     if not 0 < test_size < 1 or tree_depth < 1 or max_depth < 1 or max_nonzero < 1:
         raise UserError("test_size in (0, 1); tree_depth, max_depth and max_nonzero ≥ 1")
-    y = np.asarray([str(v) for v in model_labels])
+
+
+def _label_counts(y: np.ndarray) -> dict[str, int]:
+    """How often the model predicts each label; refuses too few texts or a single label."""
     if len(y) < 10:
         raise UserError(f"a surrogate needs at least 10 texts, got {len(y)}")
     counts = {c: int((y == c).sum()) for c in np.unique(y)}
@@ -206,7 +213,22 @@ def fit_surrogates(
         raise UserError(
             f"the model predicts {str(next(iter(counts)))!r} for every text: there is nothing to imitate"
         )
-    tr, te = split_indices(y, test_size, seed)
+    return counts
+
+
+def _word_features(
+    texts: Sequence[str],
+    tr: np.ndarray,
+    te: np.ndarray,
+    *,
+    vocabulary: Sequence[str] | None,
+    ngram_range: tuple[int, int],
+    lowercase: bool,
+    min_df: int,
+) -> tuple[Any, Any, list[str]]:
+    """0/1 word features of the training and held-out texts, and the features' names."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
     vec = CountVectorizer(
         analyzer=_Analyzer(ngram_range, lowercase),
         binary=True,
@@ -219,150 +241,60 @@ def fit_surrogates(
     except ValueError as e:  # empty vocabulary
         raise UserError(f"no features left for the surrogate ({e}); lower min_df") from None
     x_te = vec.transform([docs[i] for i in te])
-    names = list(vec.get_feature_names_out())
-    gold_arr = None if gold is None else np.asarray([None if g is None else str(g) for g in gold])
-    majority = max(counts, key=lambda c: (int((y[tr] == c).sum()), c))
-    base = _ci(y[te] == majority, n_boot, seed)
-    fs = feature_set or ("vocabulary" if vocabulary is not None else "bow")
-    out = []
-    for kind in kinds:
-        start = time.perf_counter()
-        fit = _fit_tree if kind == "tree" else _fit_logistic
-        model, complexity, curve, readout = fit(
-            x_tr,
-            y[tr],
-            x_te,
-            y[te],
-            names,
-            tree_depth=tree_depth,
-            max_depth=max_depth,
-            max_nonzero=max_nonzero,
-            n_c=n_c,
-            top_weights=top_weights,
-            n_boot=n_boot,
-            seed=seed,
-        )
-        pred = model.predict(x_te)
-        fid = _ci(pred == y[te], n_boot, seed)
-        rep = SurrogateReport(
-            kind=kind,
-            feature_set=fs,
-            complexity=complexity,
-            fidelity=fid,
-            train_fidelity=float((model.predict(x_tr) == y[tr]).mean()),
-            baseline_fidelity=base,
-            curve=curve,
-            n_train=len(tr),
-            n_test=len(te),
-            n_features=len(names),
-            **readout,
-        )
-        if gold_arr is not None:
-            has = np.asarray([g is not None for g in gold_arr[te]])
-            if has.any():
-                rep.gold_accuracy = _ci(pred[has] == gold_arr[te][has], n_boot, seed)
-                rep.model_accuracy = _ci(y[te][has] == gold_arr[te][has], n_boot, seed)
-        rep.verdict = verdict(kind, fid, base, len(te))
-        rep.fit_seconds = time.perf_counter() - start
-        out.append(rep)
-    return out
+    return x_tr, x_te, list(vec.get_feature_names_out())
 
 
-def _fit_tree(
-    x_tr: Any, y_tr: np.ndarray, x_te: Any, y_te: np.ndarray, names: list[str], **kw: Any
-) -> tuple[Any, dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    from sklearn.tree import DecisionTreeClassifier, export_text
+@dataclass
+class _Split:
+    """Training and held-out features and model labels."""
 
-    seed, n_boot = int(kw["seed"]), int(kw["n_boot"])
-    curve, chosen = [], None
-    for depth in range(1, max(int(kw["max_depth"]), int(kw["tree_depth"])) + 1):
-        m = DecisionTreeClassifier(max_depth=depth, random_state=seed).fit(x_tr, y_tr)
-        f = _ci(m.predict(x_te) == y_te, n_boot, seed)
-        curve.append(
-            {
-                "complexity": depth,
-                "leaves": int(m.get_n_leaves()),
-                "fidelity": f["value"],
-                "low": f["low"],
-                "high": f["high"],
-                "train_fidelity": float((m.predict(x_tr) == y_tr).mean()),
-            }
-        )
-        if depth == int(kw["tree_depth"]):
-            chosen = m
-    assert chosen is not None
-    rules = readable_rules(export_text(chosen, feature_names=[f"\ue000{n}\ue000" for n in names]))
-    complexity = {"depth": int(chosen.get_depth()), "leaves": int(chosen.get_n_leaves())}
-    return chosen, complexity, curve, {"rules": rules}
+    x_tr: Any
+    y_tr: np.ndarray
+    x_te: Any
+    y_te: np.ndarray
+    names: list[str]
 
 
-def readable_rules(text: str) -> str:
-    """``export_text`` over 0/1 features, as words: ``'w' <= 0.50`` → ``'w' absent``."""
-    out = []
-    for line in text.splitlines():
-        if "\ue000" in line:
-            head, word, tail = line.split("\ue000", 2)
-            line = f"{head}{word!r} {'absent' if '<=' in tail else 'present'}"
-        out.append(line)
-    return "\n".join(out)
+def _fit_one(
+    kind: str,
+    feature_set: str,
+    data: _Split,
+    base: dict[str, float],
+    gold_te: np.ndarray | None,
+    options: dict[str, Any],
+) -> SurrogateReport:
+    """Fit one surrogate kind and report it: fidelity, accuracy on gold labels, verdict."""
+    import time
 
-
-def _fit_logistic(
-    x_tr: Any, y_tr: np.ndarray, x_te: Any, y_te: np.ndarray, names: list[str], **kw: Any
-) -> tuple[Any, dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
-    seed, n_boot = int(kw["seed"]), int(kw["n_boot"])
-    multi = len(np.unique(y_tr)) > 2
-    cs = np.logspace(-2.5, 2, int(kw["n_c"]))
-    curve, candidates = [], []
-    folds = min(3, int(min(np.unique(y_tr, return_counts=True)[1])))
-    for c in cs:
-        m = _l1_logistic(float(c), seed, multi).fit(x_tr, y_tr)
-        f = _ci(m.predict(x_te) == y_te, n_boot, seed)
-        nz = _nonzero(m)
-        curve.append(
-            {
-                "complexity": nz,
-                "C": float(c),
-                "fidelity": f["value"],
-                "low": f["low"],
-                "high": f["high"],
-                "train_fidelity": float((m.predict(x_tr) == y_tr).mean()),
-            }
-        )
-        if 0 < nz <= int(kw["max_nonzero"]) and folds >= 2:
-            cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-            score = cross_val_score(_l1_logistic(float(c), seed, multi), x_tr, y_tr, cv=cv).mean()
-            candidates.append((score, -nz, float(c), m))
-    if not candidates:  # nothing within the budget: the sparsest model with any weight
-        nz_models = [(e["complexity"], e["C"]) for e in curve if e["complexity"] > 0]
-        c = min(nz_models)[1] if nz_models else float(cs[-1])
-        best = _l1_logistic(c, seed, multi).fit(x_tr, y_tr)
-        cv_score = float("nan")
-    else:
-        cv_score, _, c, best = max(candidates, key=lambda t: (t[0], t[1]))
-    complexity = {"nonzero": _nonzero(best), "C": c, "cv_fidelity": float(cv_score)}
-    return best, complexity, curve, {"weights": _top_weights(best, names, int(kw["top_weights"]))}
-
-
-def _top_weights(model: Any, names: list[str], k: int) -> list[dict[str, Any]]:
-    """Non-zero weights, largest first: per class for multi-class, towards ``classes_[1]`` for two."""
-    classes = [str(c) for c in model.classes_]
-    coefs = model.coef_
-    rows = []
-    if coefs.shape[0] == 1:
-        for j in np.argsort(-np.abs(coefs[0]), kind="stable")[:k]:
-            if coefs[0, j] != 0:
-                rows.append(
-                    {"feature": names[j], "weight": float(coefs[0, j]), "class": classes[1]}
-                )
-        return rows
-    for ci, cls in enumerate(classes):
-        for j in np.argsort(-np.abs(coefs[ci]), kind="stable")[:k]:
-            if coefs[ci, j] != 0:
-                rows.append({"feature": names[j], "weight": float(coefs[ci, j]), "class": cls})
-    return rows
+    start = time.perf_counter()
+    n_boot, seed = options["n_boot"], options["seed"]
+    fit = fit_tree if kind == "tree" else fit_logistic
+    model, complexity, curve, readout = fit(
+        data.x_tr, data.y_tr, data.x_te, data.y_te, data.names, **options
+    )
+    pred = model.predict(data.x_te)
+    fid = fidelity_ci(pred == data.y_te, n_boot, seed)
+    rep = SurrogateReport(
+        kind=kind,
+        feature_set=feature_set,
+        complexity=complexity,
+        fidelity=fid,
+        train_fidelity=float((model.predict(data.x_tr) == data.y_tr).mean()),
+        baseline_fidelity=base,
+        curve=curve,
+        n_train=len(data.y_tr),
+        n_test=len(data.y_te),
+        n_features=len(data.names),
+        **readout,
+    )
+    if gold_te is not None:
+        has = np.asarray([g is not None for g in gold_te])
+        if has.any():
+            rep.gold_accuracy = fidelity_ci(pred[has] == gold_te[has], n_boot, seed)
+            rep.model_accuracy = fidelity_ci(data.y_te[has] == gold_te[has], n_boot, seed)
+    rep.verdict = verdict(kind, fid, base, len(data.y_te))
+    rep.fit_seconds = time.perf_counter() - start
+    return rep
 
 
 @dataclass
@@ -373,6 +305,7 @@ class SurrogateResult(SavedResult):
     meta: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     format: ClassVar[str] = "global-surrogate/1"
+    citation: ClassVar[str] = CITATION
 
     def report(self, kind: str, feature_set: str | None = None) -> SurrogateReport:
         for r in self.reports:

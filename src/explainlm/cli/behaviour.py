@@ -8,9 +8,8 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from explainlm.cli.common import DEFAULT_MODEL, JsonOpt, ModelOpt, console, emit_json, err_console
+from explainlm.cli.common import DEFAULT_MODEL, JsonOpt, ModelOpt, emit_json, err_console
 
 app = typer.Typer(
     help="Global behaviour: dataset-level importance, surrogates, sensitivity, layer attribution.",
@@ -66,41 +65,29 @@ def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
-def _data(
-    model: str,
-    dataset: str | None,
-    texts: list[str] | None,
-    split: str | None,
-    limit: int | None,
-    text_column: str,
-    label_column: str,
-    labels: str | None,
-    template: str | None,
-    endpoint: list[str] | None,
-    device: str | None,
-    max_batch_tokens: int,
-    seed: int,
-    n_boot: int,
-    output: list[str] | None,
-) -> dict[str, Any]:
+# The options every command shares, as its request fields (the rest are the command's own).
+COMMON = (
+    "model", "dataset", "texts", "split", "limit", "text_column", "label_column", "labels",
+    "template", "endpoint", "device", "max_batch_tokens", "seed", "n_boot", "output",
+)  # fmt: skip
+
+
+def _fields(options: dict[str, Any], own: tuple[str, ...], **converted: Any) -> dict[str, Any]:
+    """A command's request fields from its CLI options (its ``locals()``): the shared ones, its
+    ``own`` ones as given, and ``converted`` ones (parsed from their strings here)."""
     from explainlm.cli.common import split_list
 
+    o = {k: options.get(k) for k in COMMON}
+    as_given = ("model", "dataset", "split", "limit", "text_column", "label_column", "device")
     return {
-        "model": model,
-        "dataset": dataset,
-        "texts": texts or None,
-        "split": split,
-        "limit": limit,
-        "text_column": text_column,
-        "label_column": label_column,
-        "labels": split_list(labels),
-        "template": template.replace("\\n", "\n") if template else None,
-        "endpoint": _kv(endpoint, "--endpoint"),
-        "device": device,
-        "max_batch_tokens": max_batch_tokens,
-        "seed": seed,
-        "n_boot": n_boot,
-        "outputs": output or [],
+        **{k: o[k] for k in (*as_given, "max_batch_tokens", "seed", "n_boot")},
+        "texts": o["texts"] or None,
+        "labels": split_list(o["labels"]),
+        "template": o["template"].replace("\\n", "\n") if o["template"] else None,
+        "endpoint": _kv(o["endpoint"], "--endpoint"),
+        "outputs": o["output"] or [],
+        **{k: options[k] for k in own},
+        **converted,
     }
 
 
@@ -122,18 +109,6 @@ def _run(cls: Any, fields: dict[str, Any]) -> Any:
     for path in req.outputs:
         err_console.print(f"wrote {path}", markup=False, soft_wrap=True)
     return result
-
-
-def _ci(d: dict[str, Any] | None) -> str:
-    if not d:
-        return "–"
-    return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
-
-
-def _trust(meta: dict[str, Any]) -> None:
-    for t in meta.get("trust", []) or []:
-        style = "green" if t.get("ok") else "yellow"
-        console.print(f"[{style}]{t['text']}[/{style}]", soft_wrap=True, highlight=False)
 
 
 # ------------------------------------------------------------------------------- commands
@@ -177,59 +152,18 @@ def importance_cmd(
 
         explainlm global importance -m http://127.0.0.1:8000/api/predict --endpoint body='{"model":"m"}' -d reviews.tsv
     """
+    from explainlm.cli.behaviour_tables import print_importance
     from explainlm.services.behaviour import ImportanceRequest
 
-    fields = _data(
-        model,
-        dataset,
-        texts,
-        split,
-        limit,
-        text_column,
-        label_column,
-        labels,
-        template,
-        endpoint,
-        device,
-        max_batch_tokens,
-        seed,
-        n_boot,
-        output,
-    )
-    fields.update(
-        method=method,
-        method_params=_kv(param, "--param"),
-        target=target,
-        ngram_max=ngram_max,
-        min_count=min_count,
-        min_texts=min_texts,
-        group_by=group_by,
-        rank=rank,
-        top=top,
-        check_faithfulness=check_faithfulness,
-        chunk_size=chunk_size,
-        resume=resume,
-    )
+    options = dict(locals())
+    own = ("method", "target", "ngram_max", "min_count", "min_texts", "group_by", "rank", "top")
+    own += ("check_faithfulness", "chunk_size", "resume")
+    fields = _fields(options, own, method_params=_kv(param, "--param"))
     imp = _run(ImportanceRequest, fields)
     if as_json:
         emit_json(imp.to_json_doc(k=top))
         return
-    _trust(imp.meta)
-    for cls in imp.classes:
-        t = Table(title=f"{cls} · {imp.class_counts[cls]} texts · ranked by {rank}")
-        for col in ("feature", "n", "texts", "mean [95% CI]", "mean |score|", "Σ|score|/texts"):
-            t.add_column(col, justify="left" if col == "feature" else "right")
-        for r in imp.top(cls, top):
-            t.add_row(
-                r["feature"],
-                str(r["n"]),
-                str(r["n_texts"]),
-                f"{r['mean']:+.4f} [{r['mean_low']:+.4f}, {r['mean_high']:+.4f}]",
-                f"{r['mean_abs']:.4f}",
-                f"{r['total']:.4f}",
-            )
-        console.print(t)
-    console.print(f"run {imp.run_id}", style="dim")
+    print_importance(imp, rank, top)
 
 
 def surrogate_cmd(
@@ -272,73 +206,25 @@ def surrogate_cmd(
 
         explainlm global surrogate -m smollm2-135m -d sst2 --limit 300 --features bow,top_words
     """
+    from explainlm.cli.behaviour_tables import print_surrogates
     from explainlm.cli.common import split_list
     from explainlm.services.behaviour import SurrogateRequest
 
-    fields = _data(
-        model,
-        dataset,
-        texts,
-        split,
-        limit,
-        text_column,
-        label_column,
-        labels,
-        template,
-        endpoint,
-        device,
-        max_batch_tokens,
-        seed,
-        n_boot,
-        output,
-    )
-    fields.update(
+    options = dict(locals())
+    own = ("top_k", "importance_run", "method", "ngram_max", "min_df", "test_size", "tree_depth")
+    own += ("max_depth", "max_nonzero", "chunk_size", "resume")
+    fields = _fields(
+        options,
+        own,
         kinds=split_list(kinds),
         features=split_list(features),
-        top_k=top_k,
-        importance_run=importance_run,
-        method=method,
         method_params=_kv(param, "--param"),
-        ngram_max=ngram_max,
-        min_df=min_df,
-        test_size=test_size,
-        tree_depth=tree_depth,
-        max_depth=max_depth,
-        max_nonzero=max_nonzero,
-        chunk_size=chunk_size,
-        resume=resume,
     )
     res = _run(SurrogateRequest, fields)
     if as_json:
         emit_json(res.to_json_doc())
         return
-    t = Table(title=f"surrogates of {res.meta.get('model')} · {res.meta.get('n_texts')} texts")
-    for col in (
-        "surrogate",
-        "features",
-        "size",
-        "held-out fidelity",
-        "most-common label",
-        "gold acc. (surrogate / model)",
-    ):
-        t.add_column(col)
-    for r in res.reports:
-        size = ", ".join(
-            f"{k}={v}" for k, v in r.complexity.items() if k in ("depth", "leaves", "nonzero")
-        )
-        gold = f"{_ci(r.gold_accuracy)} / {_ci(r.model_accuracy)}" if r.gold_accuracy else "–"
-        t.add_row(r.kind, r.feature_set, size, _ci(r.fidelity), _ci(r.baseline_fidelity), gold)
-    console.print(t)
-    for r in res.reports:
-        console.print(f"\n[bold]{r.kind} on {r.feature_set}[/bold]: {r.verdict}", soft_wrap=True)
-        if r.rules:
-            console.print(r.rules, markup=False, highlight=False)
-        if r.weights:
-            console.print(
-                ", ".join(f"{w['feature']} {w['weight']:+.2f}" for w in r.weights[:15]),
-                markup=False,
-            )
-    console.print(f"run {res.run_id}", style="dim")
+    print_surrogates(res)
 
 
 def sensitivity_cmd(
@@ -376,62 +262,25 @@ def sensitivity_cmd(
 
         explainlm global sensitivity -m models/minilm-sst2 -d sst2 --limit 300 -o sens.png
     """
+    from explainlm.cli.behaviour_tables import print_sensitivity
     from explainlm.cli.common import split_list
     from explainlm.errors import UserError
     from explainlm.services.behaviour import SensitivityRequest
 
+    options = dict(locals())
     points = None
     if grid:
         try:
             points = [float(v) for v in split_list(grid) or []]
         except ValueError:
             raise UserError(f"--grid takes numbers, got {grid!r}") from None
-    fields = _data(
-        model,
-        dataset,
-        texts,
-        split,
-        limit,
-        text_column,
-        label_column,
-        labels,
-        template,
-        endpoint,
-        device,
-        max_batch_tokens,
-        seed,
-        n_boot,
-        output,
-    )
-    fields.update(
-        method=method,
-        method_params=_kv(param, "--param"),
-        importance_run=importance_run,
-        x=x,
-        grid=points,
-        n_random=n_random,
-        replace=replace,
-        chunk_size=chunk_size,
-        resume=resume,
-    )
+    own = ("method", "importance_run", "x", "n_random", "replace", "chunk_size", "resume")
+    fields = _fields(options, own, method_params=_kv(param, "--param"), grid=points)
     res = _run(SensitivityRequest, fields)
     if as_json:
         emit_json(res.to_json_doc())
         return
-    t = Table(title=f"sensitivity of {res.meta.get('model')} · {res.meta.get('n_texts')} texts")
-    t.add_column("share removed" if res.x == "fraction" else "words removed")
-    t.add_column("drop · attribution order")
-    t.add_column("drop · random order")
-    for j, q in enumerate(res.grid):
-        a, r = res.curves["attribution"], res.curves["random"]
-        t.add_row(
-            f"{q:g}",
-            f"{a['drop'][j]:.3f} [{a['low'][j]:.3f}, {a['high'][j]:.3f}]",
-            f"{r['drop'][j]:.3f} [{r['low'][j]:.3f}, {r['high'][j]:.3f}]",
-        )
-    console.print(t)
-    console.print(res.reading(), soft_wrap=True)
-    console.print(f"run {res.run_id}", style="dim")
+    print_sensitivity(res)
 
 
 def layers_cmd(
@@ -469,49 +318,18 @@ def layers_cmd(
 
         explainlm global layers "A gorgeous, witty film." -m models/minilm-sst2 -o layers.html
     """
+    from explainlm.cli.behaviour_tables import print_layers
     from explainlm.cli.common import split_list
     from explainlm.services.behaviour import LayersRequest
 
-    fields = _data(
-        model,
-        dataset,
-        texts,
-        split,
-        limit,
-        text_column,
-        label_column,
-        labels,
-        template,
-        None,
-        device,
-        max_batch_tokens,
-        seed,
-        1,
-        output,
-    )
-    fields.update(
-        points=split_list(points), method=method, steps=steps, baseline=baseline, target=target
-    )
+    options = dict(locals())
+    own = ("method", "steps", "baseline", "target")
+    fields = _fields(options, own, points=split_list(points), n_boot=1)
     res = _run(LayersRequest, fields)
     if as_json:
         emit_json(res.to_json_doc())
         return
-    for i, t in enumerate(res.texts):
-        tab = Table(title=f"{t['text'][:70]} → {t['predicted']} (explaining {t['label']})")
-        tab.add_column("point")
-        tab.add_column("Σ")
-        tab.add_column("strongest positions")
-        for p, row in zip(res.points, t["scores"], strict=True):
-            order = sorted(range(len(row)), key=lambda k: -abs(row[k]))[:4]
-            tops = ", ".join(
-                f"{t['tokens'][k].strip() or repr(t['tokens'][k])} {row[k]:+.3g}" for k in order
-            )
-            tab.add_row(p, f"{sum(row):+.3g}", tops)
-        console.print(tab)
-        if i >= 4 and len(res.texts) > 5:
-            console.print(f"… {len(res.texts) - 5} more texts in --output / --json", style="dim")
-            break
-    console.print(f"run {res.run_id}", style="dim")
+    print_layers(res)
 
 
 app.command("importance")(importance_cmd)

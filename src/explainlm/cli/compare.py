@@ -8,6 +8,7 @@ import typer
 
 from explainlm.cli.common import DeviceOpt, JsonOpt, console, emit_json, err_console
 from explainlm.errors import UserError
+from explainlm.store import open_store
 
 VARIANTS_HELP = (
     "Variant specs: fp32, bf16, fp16, int8[:per_channel], rtnK[:gN][:sym|asym] (K = 2..8), "
@@ -70,45 +71,10 @@ def compare(
 
         explainlm compare --show 20261201-120000-abc123 --output out/compare
     """
-    from explainlm.services.base import LocalModels, ServiceContext, build_request
-    from explainlm.services.compare import CompareRequest, load_result, run
-    from explainlm.store import open_store
+    from explainlm.services.compare import load_result
 
-    store = open_store()
-    if show:
-        result = load_result(store, show)
-    else:
-        from explainlm.progress import TerminalProgress
-
-        if reference is None:
-            raise UserError("give the reference model (or --show RUN_ID)")
-        request = build_request(
-            CompareRequest,
-            reference=reference,
-            variants=list(variants or []),
-            dataset=dataset,
-            split=split,
-            limit=limit,
-            methods=methods,
-            metrics=[m for m in metrics.split(",") if m.strip()],
-            method_params=list(param or []),
-            target_label=target_label,
-            top_k=top_k,
-            rounds=rounds,
-            timing_texts=timing_texts,
-            chunk_size=chunk_size,
-            calibration_split=calibration_split,
-            labels=labels,
-            template=template.replace("\\n", "\n") if template else None,
-            data_dir=data_dir,
-            text_column=text_column,
-            label_column=label_column,
-            resume=resume,
-        )
-        ctx = ServiceContext(
-            store=store, progress=TerminalProgress(), models=LocalModels(device), source="cli"
-        )
-        result = run(request, ctx)
+    options = dict(locals())
+    result = load_result(open_store(), show) if show else _run(options)
     if output:
         written = result.write(output)
         err_console.print(f"wrote {', '.join(str(p) for p in written)}")
@@ -116,6 +82,41 @@ def compare(
         emit_json(result.to_json_doc())
         return
     _render(result.to_json_doc())
+
+
+# Options passed to the request as they are (the others are parsed first, in _run).
+AS_GIVEN = (
+    "dataset", "split", "limit", "methods", "target_label", "top_k", "rounds", "timing_texts",
+    "chunk_size", "calibration_split", "labels", "data_dir", "text_column", "label_column",
+    "resume",
+)  # fmt: skip
+
+
+def _run(options: dict[str, Any]) -> Any:
+    """Run the comparison the command's options (its ``locals()``) ask for."""
+    from explainlm.progress import TerminalProgress
+    from explainlm.services.base import LocalModels, ServiceContext, build_request
+    from explainlm.services.compare import CompareRequest, run
+
+    if options["reference"] is None:
+        raise UserError("give the reference model (or --show RUN_ID)")
+    template = options["template"]
+    request = build_request(
+        CompareRequest,
+        reference=options["reference"],
+        variants=list(options["variants"] or []),
+        metrics=[m for m in options["metrics"].split(",") if m.strip()],
+        method_params=list(options["param"] or []),
+        template=template.replace("\\n", "\n") if template else None,
+        **{k: options[k] for k in AS_GIVEN},
+    )
+    ctx = ServiceContext(
+        store=open_store(),
+        progress=TerminalProgress(),
+        models=LocalModels(options["device"]),
+        source="cli",
+    )
+    return run(request, ctx)
 
 
 def _render(doc: dict[str, Any]) -> None:

@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from explainlm.errors import UserError
+
+TRAIN_FILE = typer.Argument(
+    ...,
+    help="Labelled training file (.tsv, .csv or .jsonl), or a dataset NAME:SPLIT (e.g. eraser-movies:train).",
+)
+DEV_FILE = typer.Option(
+    None,
+    "--dev",
+    help="Dev file: evaluated every epoch, used for early stopping and choosing the best epoch.",
+)
+LABEL_NAMES = typer.Option(
+    None,
+    "--label-names",
+    help="Comma-separated names for the sorted label values, e.g. negative,positive.",
+)
+AUGMENT = typer.Option(
+    None,
+    "--augment",
+    help="Counterfactual data augmentation: swap:gender, swap:race or swap:PAIRS.csv "
+    "(adds a copy of every text with identity terms swapped, same label).",
+)
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -20,26 +42,14 @@ def _split_names(text: str | None) -> list[str] | None:
 
 
 def train_command(
-    train_file: Path = typer.Argument(
-        ...,
-        help="Labelled training file (.tsv, .csv or .jsonl), or a dataset NAME:SPLIT (e.g. eraser-movies:train).",
-    ),
-    dev: Path | None = typer.Option(
-        None,
-        "--dev",
-        help="Dev file: evaluated every epoch, "
-        "used for early stopping and choosing the best epoch.",
-    ),
+    train_file: Path = TRAIN_FILE,
+    dev: Path | None = DEV_FILE,
     test: Path | None = typer.Option(
         None, "--test", help="Test file: the best model is evaluated on it after training."
     ),
     text_column: str = typer.Option("text", "--text-column", help="Column holding the text."),
     label_column: str = typer.Option("label", "--label-column", help="Column holding the label."),
-    label_names: str | None = typer.Option(
-        None,
-        "--label-names",
-        help="Comma-separated names for the sorted label values, e.g. negative,positive.",
-    ),
+    label_names: str | None = LABEL_NAMES,
     base_model: str = typer.Option(
         "minilm-l6", "--base-model", help="Built-in encoder name or a local Hugging Face directory."
     ),
@@ -56,12 +66,7 @@ def train_command(
     dev_limit: int | None = typer.Option(
         None, "--dev-limit", help="Use only the first N dev rows."
     ),
-    augment: str | None = typer.Option(
-        None,
-        "--augment",
-        help="Counterfactual data augmentation: swap:gender, swap:race or swap:PAIRS.csv "
-        "(adds a copy of every text with identity terms swapped, same label).",
-    ),
+    augment: str | None = AUGMENT,
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, … (default: cuda when present)."
     ),
@@ -85,10 +90,8 @@ def train_command(
 
         explainlm train biosbias:train --test biosbias:test --augment swap:gender --output models/minilm-biosbias-cda
     """
-    from explainlm.progress import Progress, TerminalProgress
     from explainlm.services import train as service
-    from explainlm.services.base import LocalModels, ServiceContext, build_request
-    from explainlm.store import open_store
+    from explainlm.services.base import build_request
 
     req = build_request(
         service.TrainRequest,
@@ -111,6 +114,15 @@ def train_command(
         augment=augment,
         device=device,
     )
+
+    _run_and_show(req, device, as_json)
+
+
+def _run_and_show(req: Any, device: str | None, as_json: bool) -> None:
+    from explainlm.progress import Progress, TerminalProgress
+    from explainlm.services import train as service
+    from explainlm.services.base import LocalModels, ServiceContext
+    from explainlm.store import open_store
 
     def log(message: str) -> None:
         typer.echo(message, err=as_json)

@@ -8,15 +8,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
     DeviceOpt,
     JsonOpt,
     ModelOpt,
-    console,
     emit_json,
     err_console,
     split_list,
@@ -52,35 +49,24 @@ HtmlOpt = Annotated[
 SimilarityOpt = Annotated[str, typer.Option(help="Sentence encoder for similarity.")]
 
 
-def _common(
-    texts: list[str] | None,
-    model: str,
-    input_file: str | None,
-    text_column: str,
-    label_column: str | None,
-    label_names: str | None,
-    limit: int | None,
-    labels: str | None,
-    template: str | None,
-    max_batch_tokens: int,
-    seed: int,
-    chunk_size: int,
-    similarity_model: str,
-) -> dict[str, Any]:
+def _common(options: dict[str, Any]) -> dict[str, Any]:
+    """The request fields every what-if command shares, from the command's options (its
+    ``locals()``); anchors have no gold-label or similarity options."""
+    template = options["template"]
     return {
-        "model": model,
-        "texts": list(texts or []),
-        "input": input_file,
-        "text_column": text_column,
-        "label_column": label_column,
-        "label_names": split_list(label_names),
-        "limit": limit,
-        "labels": split_list(labels),
+        "model": options["model"],
+        "texts": list(options["texts"] or []),
+        "input": options["input_file"],
+        "text_column": options["text_column"],
+        "label_column": options.get("label_column"),
+        "label_names": split_list(options.get("label_names")),
+        "limit": options["limit"],
+        "labels": split_list(options["labels"]),
         "template": template.replace("\\n", "\n") if template else None,
-        "max_batch_tokens": max_batch_tokens,
-        "seed": seed,
-        "chunk_size": chunk_size,
-        "similarity_model": similarity_model,
+        "max_batch_tokens": options["max_batch_tokens"],
+        "seed": options["seed"],
+        "chunk_size": options["chunk_size"],
+        "similarity_model": options.get("similarity_model", "minilm-l6"),
     }
 
 
@@ -130,126 +116,6 @@ def _finish(result: Any, as_json: bool, html: str | None, render: Any, section: 
         render(result)
     if html:
         err_console.print(f"report written to {path}", soft_wrap=True, markup=False)
-
-
-def _probs(probs: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.3f}" for k, v in probs.items())
-
-
-def _diff_text(original: str, item: dict[str, Any]) -> Text:
-    """The edited text with new words green and each replaced word shown struck out before it."""
-    text = Text()
-    edited, cursor = item["text"], 0
-    for e, (s, t) in sorted(zip(item["edits"], item["spans"], strict=True), key=lambda p: p[1][0]):
-        text.append(edited[cursor:s])
-        text.append(e["original"], style="red strike")
-        if e["replacement"]:
-            text.append(" ")
-            text.append(e["replacement"], style="bold green")
-        cursor = t
-    text.append(edited[cursor:])
-    return text
-
-
-def _summary(result: Any) -> None:
-    if len(result.items) < 2:
-        return
-    table = Table(title=f"{result.kind} summary", show_header=True)
-    table.add_column("measure")
-    table.add_column("mean [95% CI]")
-    table.add_column("n", justify="right")
-    for k, v in result.summary.items():
-        if isinstance(v, dict) and "mean" in v:
-            cell = (
-                "n/a" if v["mean"] is None else f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
-            )
-            table.add_row(k.replace("_", " "), cell, str(v["n"]))
-        else:
-            table.add_row(k.replace("_", " "), str(v), "")
-    console.print(table)
-    if result.resumed:
-        err_console.print(f"resumed: {result.resumed} texts were already done in {result.run_id}")
-
-
-def _render_counterfactuals(result: Any) -> None:
-    for r in result.items:
-        console.print(Text(f"\n{r['text']}", style="bold"))
-        console.print(f"predicted {r['label']} ({_probs(r['probs'])})", markup=False)
-        if r.get("skipped"):
-            console.print(Text(f"  skipped: {r['skipped']}", style="yellow"))
-            continue
-        if not r["counterfactuals"]:
-            console.print(
-                Text(f"  no counterfactual within {r['queries']} queries", style="yellow")
-            )
-        for c in r["counterfactuals"]:
-            console.print(Text("  → ") + _diff_text(r["text"], c))
-            ppl = "" if c["perplexity"] is None else f" · perplexity {c['perplexity']:.1f}"
-            sim = "" if c["similarity"] is None else f" · similarity {c['similarity']:.3f}"
-            console.print(
-                Text(
-                    f"    {c['label']} ({_probs(c['probs'])}) · {c['n_edits']} edit(s){ppl}{sim}",
-                    style="dim",
-                )
-            )
-    for cs in result.extra.get("contrast_sets", []):
-        d = cs["drop"]
-        console.print(
-            f"\ncontrast set ({cs['n_contrast']} edited texts) for {cs['model']}: accuracy "
-            f"{cs['original_accuracy']['mean']:.3f} → {cs['contrast_accuracy']['mean']:.3f}, drop "
-            f"{d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]",
-            markup=False,
-        )
-    _summary(result)
-
-
-def _render_attacks(result: Any) -> None:
-    for r in result.items:
-        console.print(Text(f"\n{r['text']}", style="bold"))
-        style = {"succeeded": "green", "failed": "yellow", "skipped": "dim"}[r["status"]]
-        why = f" ({r['skipped']})" if r.get("skipped") else ""
-        console.print(Text(f"  {r['status']}{why} · {r['queries']} queries", style=style))
-        if r.get("adversarial"):
-            from explainlm.whatif.text import Edit, WordText
-
-            new = WordText.of(r["text"]).apply([Edit.from_dict(e) for e in r["edits"]])
-            item = {"text": new.text, "edits": r["edits"], "spans": new.spans}
-            console.print(Text("  → ") + _diff_text(r["text"], item))
-            sim = "" if r["similarity"] is None else f" · similarity {r['similarity']:.3f}"
-            console.print(
-                Text(
-                    f"    {r['label']} → {r['new_label']} ({_probs(r['new_probs'])}) · "
-                    f"{100 * r['perturbed_fraction']:.0f}% of words{sim}",
-                    style="dim",
-                )
-            )
-    _summary(result)
-
-
-def _render_anchors(result: Any) -> None:
-    from explainlm.whatif.text import WordText
-
-    for r in result.items:
-        wt = WordText.of(r["text"])
-        text = Text(r["text"], style="bold")
-        for i in r.get("indices") or []:
-            s, e = wt.spans[i]
-            text.stylize("bold black on yellow", s, e)
-        console.print(Text("\n") + text)
-        if r.get("skipped"):
-            console.print(Text(f"  skipped: {r['skipped']}", style="yellow"))
-            continue
-        console.print(f"  {r['rule']}", markup=False)
-        flag = "" if r["meets_threshold"] else " · below the precision threshold"
-        console.print(
-            Text(
-                f"    precision {r['precision']:.3f} [{r['precision_low']:.3f}, {r['precision_high']:.3f}] "
-                f"({100 * r['confidence']:.0f}% confidence, {r['n_samples']} samples) · coverage "
-                f"{r['coverage']:.3f} · {r['queries']} queries{flag}",
-                style="dim",
-            )
-        )
-    _summary(result)
 
 
 def counterfactual_cmd(
@@ -314,32 +180,23 @@ def counterfactual_cmd(
 
         explainlm counterfactual -i test.tsv --text-column sentence --label-column label --model models/minilm-sst2 --evaluate smollm2-135m
     """
+    from explainlm.cli.whatif_render import print_counterfactuals
     from explainlm.services.whatif import CounterfactualRequest
     from explainlm.whatif.html import counterfactual_section
 
-    fields = _common(
-        texts, model, input_file, text_column, label_column, label_names, limit, labels,
-        template, max_batch_tokens, seed, chunk_size, similarity_model,
-    )  # fmt: skip
-    fields.update(
-        target=target,
-        margin=margin,
-        n=n,
-        max_edits=max_edits,
-        max_queries=max_queries,
-        positions=positions,
-        per_source=per_source,
-        sources=split_list(sources),
-        beam=beam,
-        expand=expand,
-        lm=lm,
-        embeddings=embeddings,
-        infill_prompt=infill_prompt.replace("\\n", "\n"),
-        quality=not no_quality,
-        evaluate=list(evaluate or []),
-    )
+    options = dict(locals())
+    own = ("target", "margin", "n", "max_edits", "max_queries", "positions", "per_source", "beam")
+    own += ("expand", "lm", "embeddings")
+    fields = {
+        **_common(options),
+        **{k: options[k] for k in own},
+        "sources": split_list(sources),
+        "infill_prompt": infill_prompt.replace("\\n", "\n"),
+        "quality": not no_quality,
+        "evaluate": list(evaluate or []),
+    }
     result = _execute(CounterfactualRequest, fields, resume, device)
-    _finish(result, as_json, html, _render_counterfactuals, counterfactual_section)
+    _finish(result, as_json, html, print_counterfactuals, counterfactual_section)
 
 
 def attack_cmd(
@@ -388,26 +245,16 @@ def attack_cmd(
 
         explainlm attack -i test.tsv --text-column sentence --label-column label --label-names negative,positive --kind char --max-queries 100
     """
+    from explainlm.cli.whatif_render import print_attacks
     from explainlm.services.whatif import AttackRequest
     from explainlm.whatif.html import attack_section
 
-    fields = _common(
-        texts, model, input_file, text_column, label_column, label_names, limit, labels,
-        template, max_batch_tokens, seed, chunk_size, similarity_model,
-    )  # fmt: skip
-    fields.update(
-        kind=kind,
-        max_queries=max_queries,
-        min_similarity=min_similarity,
-        max_perturbed=max_perturbed,
-        ranking=ranking,
-        neighbours=neighbours,
-        min_cosine=min_cosine,
-        top_k=top_k,
-        max_edit_distance=max_edit_distance,
-    )
+    options = dict(locals())
+    own = ("kind", "max_queries", "min_similarity", "max_perturbed", "ranking", "neighbours")
+    own += ("min_cosine", "top_k", "max_edit_distance")
+    fields = {**_common(options), **{k: options[k] for k in own}}
     result = _execute(AttackRequest, fields, resume, device)
-    _finish(result, as_json, html, _render_attacks, attack_section)
+    _finish(result, as_json, html, print_attacks, attack_section)
 
 
 def anchor_cmd(
@@ -454,29 +301,16 @@ def anchor_cmd(
 
         explainlm anchor -i test.tsv --text-column sentence --perturbation llm --html anchors.html
     """
+    from explainlm.cli.whatif_render import print_anchors
     from explainlm.services.whatif import AnchorRequest
     from explainlm.whatif.html import anchor_section
 
-    fields = _common(
-        texts, model, input_file, text_column, None, None, limit, labels, template,
-        max_batch_tokens, seed, chunk_size, "minilm-l6",
-    )  # fmt: skip
-    fields.update(
-        threshold=threshold,
-        delta=delta,
-        epsilon=epsilon,
-        batch_size=batch_size,
-        beam_size=beam_size,
-        max_anchor_size=max_anchor_size,
-        perturbation=perturbation,
-        p=p,
-        max_samples=max_samples,
-        validation_samples=validation_samples,
-        llm_candidates=llm_candidates,
-        lm=lm,
-    )
+    options = dict(locals())
+    own = ("threshold", "delta", "epsilon", "batch_size", "beam_size", "max_anchor_size")
+    own += ("perturbation", "p", "max_samples", "validation_samples", "llm_candidates", "lm")
+    fields = {**_common(options), **{k: options[k] for k in own}}
     result = _execute(AnchorRequest, fields, resume, device)
-    _finish(result, as_json, html, _render_anchors, anchor_section)
+    _finish(result, as_json, html, print_anchors, anchor_section)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ Many ablations run in one forward pass (one row per text × ablated head).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -105,13 +105,7 @@ def head_importance(
     if labels is not None:
         if metric != "label_prob":
             raise UserError("labels apply to sequence classifiers only")
-        l2i = {str(k): int(v) for k, v in wrapper.model.config.label2id.items()}
-        n_labels = int(wrapper.model.config.num_labels)
-        l2i |= {str(i): i for i in range(n_labels) if str(i) not in l2i}  # class indices work too
-        unknown = sorted({str(x) for x in labels} - set(l2i))
-        if unknown:
-            raise UserError(f"unknown label(s) {unknown}; the model has {sorted(l2i)}")
-        gold = [l2i[str(x)] for x in labels]
+        gold = _label_indices(wrapper, labels)
     means = head_means(wrapper, encs, arch, max_batch_tokens) if ablation == "mean" else {}
     configs: list[tuple[int, int] | None] = [None] + [
         (i, h) for i in range(n_l) for h in range(n_h)
@@ -141,19 +135,11 @@ def head_importance(
                 if cfg is not None:
                     keep[cfg[0], c * bt : (c + 1) * bt, cfg[1]] = 0
 
-            def ablate(i: int, keep: torch.Tensor = keep) -> Any:
-                def fn(z: torch.Tensor) -> torch.Tensor:
-                    zz = z.view(*z.shape[:-1], n_h, d_h)
-                    m = keep[i][:, None, :, None].to(z.dtype)
-                    if ablation == "mean":
-                        mu = means[i].to(z.device, z.dtype).view(n_h, d_h)
-                        return (zz * m + mu * (1 - m)).view_as(z)
-                    return (zz * m).view_as(z)
-
-                return fn
-
             big = wrapper.collate([encs[i] for i in idx] * len(chunk))
-            fns = {f"layers.{i}.attn.z": ablate(i) for i in range(n_l)}
+            fns = {
+                f"layers.{i}.attn.z": _head_ablation(keep[i], means.get(i), n_h, d_h)
+                for i in range(n_l)
+            }
             with torch.no_grad(), hooks(wrapper, fns, arch=arch):
                 o = wrapper.forward(big)
             vals = _row_metric(wrapper, o, big, tgt.repeat(len(chunk)).to(wrapper.device))
@@ -166,3 +152,31 @@ def head_importance(
     base = float(mean[0])
     grid = (mean[1:] - mean[0]).view(n_l, n_h).tolist()
     return HeadImportance(grid, metric, ablation, base, len(encs))
+
+
+def _label_indices(wrapper: Any, labels: Sequence[str]) -> list[int]:
+    """Class indices of ``labels`` (label names, or class indices given as strings)."""
+    l2i = {str(k): int(v) for k, v in wrapper.model.config.label2id.items()}
+    n_labels = int(wrapper.model.config.num_labels)
+    l2i |= {str(i): i for i in range(n_labels) if str(i) not in l2i}  # class indices work too
+    unknown = sorted({str(x) for x in labels} - set(l2i))
+    if unknown:
+        raise UserError(f"unknown label(s) {unknown}; the model has {sorted(l2i)}")
+    return [l2i[str(x)] for x in labels]
+
+
+def _head_ablation(
+    keep: torch.Tensor, mean: torch.Tensor | None, n_heads: int, d_head: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A hook on one layer's per-head outputs ``z``: heads with ``keep`` 0 in a row are zeroed
+    (``mean`` None) or replaced by their mean output."""
+
+    def fn(z: torch.Tensor) -> torch.Tensor:
+        zz = z.view(*z.shape[:-1], n_heads, d_head)
+        m = keep[:, None, :, None].to(z.dtype)
+        if mean is not None:
+            mu = mean.to(z.device, z.dtype).view(n_heads, d_head)
+            return (zz * m + mu * (1 - m)).view_as(z)
+        return (zz * m).view_as(z)
+
+    return fn

@@ -182,18 +182,7 @@ def trace(
     costs layers × positions rows of the prompt's length, so restrict it for long prompts.
     ``progress`` (a :class:`~explainlm.progress.Progress`) shows the patches run, with an estimate.
     """
-    if wrapper.kind != "causal_lm":
-        raise UserError("causal tracing needs a causal language model")
-    if component not in COMPONENTS:
-        raise UserError(f"unknown component {component!r}; use {', '.join(COMPONENTS)}")
-    if metric not in METRICS:
-        raise UserError(f"unknown metric {metric!r}; use {', '.join(METRICS)}")
-    if metric == "logit_diff" and foil is None:
-        raise UserError("metric logit_diff needs a foil token (--foil)")
-    if (corrupt is None) == (subject is None):
-        raise UserError(
-            "give exactly one of a corrupted prompt (--corrupt) or a subject (--subject)"
-        )
+    _check_trace_options(wrapper, component, metric, foil, corrupt, subject)
     arch = architecture(wrapper.model)
     tid, notes = target_token_id(wrapper, target)
     fid = None
@@ -202,29 +191,7 @@ def trace(
         notes += more
     enc = wrapper.encode([clean], chat=False)[0]
     ids = torch.tensor([enc.input_ids], device=wrapper.device)
-    if corrupt is not None:
-        cenc = wrapper.encode([corrupt], chat=False)[0]
-        if len(cenc) != len(enc):
-            raise UserError(
-                f"the corrupted prompt is {len(cenc)} tokens, the clean one {len(enc)}: token "
-                "substitution needs the same length"
-            )
-        inputs = {"input_ids": torch.tensor([cenc.input_ids], device=wrapper.device)}
-        changed = [
-            i for i, (a, b) in enumerate(zip(enc.input_ids, cenc.input_ids, strict=True)) if a != b
-        ]
-        how = f"tokens: {corrupt!r}"
-    else:
-        assert subject is not None
-        changed = _subject_positions(enc, subject)
-        with torch.no_grad():
-            emb = wrapper.embed(ids)
-            std = float(wrapper.embedding_layer.weight.float().std())
-            gen = torch.Generator().manual_seed(seed)
-            eps = torch.randn((len(changed), emb.shape[-1]), generator=gen) * noise * std
-            emb[0, changed] = emb[0, changed] + eps.to(emb.device, emb.dtype)
-        inputs = {"inputs_embeds": emb}
-        how = f"noise {noise:g}×std ({std:.4g}) on {subject!r}"
+    inputs, changed, how = _corrupted_inputs(wrapper, enc, ids, corrupt, subject, noise, seed)
     points = [f"layers.{i}.{COMPONENTS[component]}" for i in range(arch.n_layers)]
     acts: dict[str, torch.Tensor] = {}
 
@@ -249,14 +216,7 @@ def trace(
         progress=progress, seconds_per_row=seconds_per_row,
     )  # fmt: skip
     m_corrupt = values[0]
-    denom = m_clean - m_corrupt
-    if abs(denom) < 1e-6:
-        notes.append("the corruption barely changes the metric: restored fractions are unstable")
-    scale = denom if abs(denom) > 1e-12 else 1e-12
-    grid = [
-        [(values[1 + i * n + p] - m_corrupt) / scale for p in range(n)]
-        for i in range(arch.n_layers)
-    ]
+    grid = _restored_fractions(values, m_clean, arch.n_layers, n, notes)
     return TraceResult(
         list(enc.tokens),
         component,
@@ -273,3 +233,74 @@ def trace(
         notes,
         cols,
     )
+
+
+def _check_trace_options(
+    wrapper: Any,
+    component: str,
+    metric: str,
+    foil: str | None,
+    corrupt: str | None,
+    subject: str | None,
+) -> None:
+    if wrapper.kind != "causal_lm":
+        raise UserError("causal tracing needs a causal language model")
+    if component not in COMPONENTS:
+        raise UserError(f"unknown component {component!r}; use {', '.join(COMPONENTS)}")
+    if metric not in METRICS:
+        raise UserError(f"unknown metric {metric!r}; use {', '.join(METRICS)}")
+    if metric == "logit_diff" and foil is None:
+        raise UserError("metric logit_diff needs a foil token (--foil)")
+    if (corrupt is None) == (subject is None):
+        raise UserError(
+            "give exactly one of a corrupted prompt (--corrupt) or a subject (--subject)"
+        )
+
+
+def _corrupted_inputs(
+    wrapper: Any,
+    enc: Any,
+    ids: torch.Tensor,
+    corrupt: str | None,
+    subject: str | None,
+    noise: float,
+    seed: int,
+) -> tuple[dict[str, torch.Tensor], list[int], str]:
+    """The corrupted run's model inputs, the changed token positions and how they were changed."""
+    if corrupt is not None:
+        cenc = wrapper.encode([corrupt], chat=False)[0]
+        if len(cenc) != len(enc):
+            raise UserError(
+                f"the corrupted prompt is {len(cenc)} tokens, the clean one {len(enc)}: token "
+                "substitution needs the same length"
+            )
+        changed = [
+            i for i, (a, b) in enumerate(zip(enc.input_ids, cenc.input_ids, strict=True)) if a != b
+        ]
+        inputs = {"input_ids": torch.tensor([cenc.input_ids], device=wrapper.device)}
+        return inputs, changed, f"tokens: {corrupt!r}"
+    assert subject is not None
+    changed = _subject_positions(enc, subject)
+    with torch.no_grad():
+        emb = wrapper.embed(ids)
+        std = float(wrapper.embedding_layer.weight.float().std())
+        gen = torch.Generator().manual_seed(seed)
+        eps = torch.randn((len(changed), emb.shape[-1]), generator=gen) * noise * std
+        emb[0, changed] = emb[0, changed] + eps.to(emb.device, emb.dtype)
+    return {"inputs_embeds": emb}, changed, f"noise {noise:g}×std ({std:.4g}) on {subject!r}"
+
+
+def _restored_fractions(
+    values: Sequence[float], m_clean: float, n_layers: int, n_positions: int, notes: list[str]
+) -> list[list[float]]:
+    """(m(patched) − m(corrupt)) / (m(clean) − m(corrupt)) per layer × position; ``values[0]`` is
+    the corrupted run, then the patches layer-major."""
+    m_corrupt = values[0]
+    denom = m_clean - m_corrupt
+    if abs(denom) < 1e-6:
+        notes.append("the corruption barely changes the metric: restored fractions are unstable")
+    scale = denom if abs(denom) > 1e-12 else 1e-12
+    return [
+        [(values[1 + i * n_positions + p] - m_corrupt) / scale for p in range(n_positions)]
+        for i in range(n_layers)
+    ]

@@ -43,7 +43,7 @@ class Saliency(Method):
         def reduce(
             item: Any, rows: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
         ) -> dict:
-            return {"scores": grads[0].norm(dim=-1).cpu().numpy()}
+            return {"scores": grads[0].norm(dim=-1).float().cpu().numpy()}
 
         return _maps(engine, items, 1, same_rows, reduce)
 
@@ -63,7 +63,7 @@ class GradXInput(Method):
         def reduce(
             item: Any, rows: torch.Tensor, grads: torch.Tensor, values: torch.Tensor
         ) -> dict:
-            return {"scores": (grads[0] * rows[0]).sum(-1).cpu().numpy()}
+            return {"scores": (grads[0] * rows[0]).sum(-1).float().cpu().numpy()}
 
         return _maps(engine, items, 1, same_rows, reduce)
 
@@ -142,7 +142,7 @@ class IntegratedGradients(Method):
         def reduce(item: Any, r: torch.Tensor, grads: torch.Tensor, values: torch.Tensor) -> dict:
             diff = r[-1] - r[-2]
             avg = (grads * wts.to(grads.device, grads.dtype).view(-1, 1, 1)).sum(0)
-            attr = (diff * avg).sum(-1).cpu().numpy()
+            attr = (diff * avg).sum(-1).float().cpu().numpy()
             delta = float(attr.sum() - (float(values[-1]) - float(values[-2])))
             return {"scores": attr, "delta": delta}
 
@@ -187,6 +187,6 @@ class SmoothGrad(Method):
                 m = grads.norm(dim=-1)
             else:
                 m = (grads * r).sum(-1)
-            return {"scores": m.mean(0).cpu().numpy()}
+            return {"scores": m.mean(0).float().cpu().numpy()}
 
         return _maps(engine, items, n, rows, reduce, seed=int(self.params["seed"]))

@@ -18,127 +18,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
-
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from typing import Any
 
 from explainlm.errors import UserError
-from explainlm.services.base import ServiceContext, ServiceRequest
+from explainlm.services.base import ServiceContext
+from explainlm.services.compare_request import DEFAULT_METHODS, CompareRequest
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "CompareRequest",
+    "CompareResult",
+    "json_clean",
+    "load_result",
+    "run",
+    "summarize_stored",
+]
 
 ITEM_KIND = "compare"
 RESULT_KIND = "compare_result"
-DEFAULT_METHODS = ["occlusion", "integrated_gradients", "kernel_shap"]
-
-
-def _csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
-def _params(value: Any) -> Any:
-    """``["lime.n_samples=200"]`` (the CLI's ``--param``) → ``{"lime": {"n_samples": 200}}``."""
-    if not isinstance(value, (list, tuple)):
-        return value if value is not None else {}
-    import json
-
-    out: dict[str, dict[str, Any]] = {}
-    for item in value:
-        key, sep, raw = str(item).partition("=")
-        method, dot, name = key.partition(".")
-        if not (sep and dot and method and name):
-            raise ValueError(f"a method parameter is METHOD.NAME=VALUE, got {item!r}")
-        try:
-            parsed: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            parsed = raw
-        out.setdefault(method, {})[name] = parsed
-    return out
-
-
-CsvList = Annotated[list[str], BeforeValidator(_csv)]
-MethodParams = Annotated[dict[str, dict[str, Any]], BeforeValidator(_params)]
-
-
-class CompareRequest(ServiceRequest):
-    """Every option of ``explainlm compare``."""
-
-    command: ClassVar[str] = "compare"
-
-    reference: str = Field(description="Reference model: built-in name, directory or hub id.")
-    variants: CsvList = Field(min_length=1, description="Variant specs, e.g. int8, rtn4:g32.")
-    dataset: str = Field("sst2", description="Dataset name or labelled file.")
-    split: str | None = None
-    limit: int | None = Field(None, ge=1)
-    data_dir: str | None = None
-    text_column: str = "text"
-    label_column: str = "label"
-    methods: CsvList = Field(default_factory=lambda: list(DEFAULT_METHODS))
-    method_params: MethodParams = Field(default_factory=dict)
-    metrics: CsvList = Field(default_factory=lambda: ["comprehensiveness", "sufficiency"])
-    target_label: str = Field("reference", pattern="^(reference|gold|own)$")
-    top_k: int = Field(5, ge=1)
-    chunk_size: int = Field(16, ge=1)
-    rounds: int = Field(5, ge=1)
-    timing_texts: int = Field(32, ge=1)
-    max_batch_tokens: int = Field(4096, ge=16)
-    calibration_split: str | None = Field(
-        None, description="Split whose texts score head importance (heads variants)."
-    )
-    task: str | None = None
-    labels: CsvList | None = None
-    template: str | None = None
-    calibrate: bool | None = None
-    device: str | None = None
-    resume: str | None = None
-
-    @field_validator("variants")
-    @classmethod
-    def _variants(cls, value: list[str]) -> list[str]:
-        from explainlm.compression.spec import parse_variant
-
-        specs = [str(parse_variant(v)) for v in value]
-        if len(set(specs)) != len(specs):
-            raise ValueError("a variant is listed twice")
-        return specs
-
-    @field_validator("methods")
-    @classmethod
-    def _methods(cls, value: list[str]) -> list[str]:
-        from explainlm.methods import METHODS
-
-        unknown = [m for m in value if m not in METHODS]
-        if unknown or not value:
-            raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
-        return value
-
-    @field_validator("metrics")
-    @classmethod
-    def _metrics(cls, value: list[str]) -> list[str]:
-        from explainlm.evaluation import METRICS
-
-        bad = [m for m in value if m not in METRICS or METRICS[m].family != "faithfulness"]
-        if bad:
-            raise ValueError(f"not faithfulness metrics: {', '.join(bad)}")
-        return value
-
-    @model_validator(mode="after")
-    def _check_params(self) -> CompareRequest:
-        from explainlm.methods import get_method
-
-        extra = set(self.method_params) - set(self.methods)
-        if extra:
-            raise ValueError(f"parameters for methods not requested: {', '.join(sorted(extra))}")
-        for m in self.methods:
-            try:
-                get_method(m, **self.method_params.get(m, {}))
-            except UserError as e:
-                raise ValueError(str(e)) from None
-        return self
-
-    def task_options(self) -> dict[str, Any]:
-        opts = {"labels": self.labels, "template": self.template, "calibrate": self.calibrate}
-        return {k: v for k, v in opts.items() if v is not None}
 
 
 def json_clean(value: Any) -> Any:
@@ -261,34 +158,25 @@ def _resume(request: CompareRequest, ctx: ServiceContext) -> tuple[str, dict[str
             raise UserError(
                 f"cannot resume {rec.run_id}: its {key} was {rec.params[key]!r}, now {value!r}"
             )
-    ctx.store.reopen_run(rec.run_id)
     return rec.run_id, ctx.store.get_items(rec.run_id, ITEM_KIND)
 
 
-def run(request: CompareRequest, ctx: ServiceContext) -> CompareResult:
-    """Compare the reference with every variant (see the module docstring)."""
-    from contextlib import contextmanager
+def _gold(
+    request: CompareRequest, ref: Any, gold_labels: list[str]
+) -> tuple[list[str] | None, list[str]]:
+    """The gold labels to score accuracy with (None when they are not the model's labels), and
+    the note saying so."""
+    if all(g in ref.labels for g in gold_labels):
+        return gold_labels, []
+    if request.target_label == "gold":
+        raise UserError(f"gold labels {sorted(set(gold_labels))} are not the model's {ref.labels}")
+    return None, [f"gold labels are not the model's labels ({', '.join(ref.labels)}): no accuracy"]
 
-    from explainlm.compression.compare import CompareConfig, run_comparison
-    from explainlm.compression.summary import summarize
-    from explainlm.store import RunContext
 
-    texts, gold_labels = _examples(request)
-    ref = ctx.models.task(request.reference, request.task, **request.task_options())
-    if not hasattr(ref, "labels"):
-        raise UserError(f"compare needs a classifier; {request.reference} is a {ref.task}")
-    gold: list[str] | None = gold_labels
-    notes: list[str] = []
-    if any(g not in ref.labels for g in gold_labels):
-        if request.target_label == "gold":
-            raise UserError(
-                f"gold labels {sorted(set(gold_labels))} are not the model's {ref.labels}"
-            )
-        gold = None
-        notes.append(
-            f"gold labels are not the model's labels ({', '.join(ref.labels)}): no accuracy"
-        )
-    config = CompareConfig(
+def _config(request: CompareRequest, calibration: Any) -> Any:
+    from explainlm.compression.compare import CompareConfig
+
+    return CompareConfig(
         methods=list(request.methods),
         metrics=list(request.metrics),
         method_params=dict(request.method_params),
@@ -298,27 +186,62 @@ def run(request: CompareRequest, ctx: ServiceContext) -> CompareResult:
         rounds=request.rounds,
         timing_texts=request.timing_texts,
         max_batch_tokens=request.max_batch_tokens,
-        calibration=_calibration(request, ref, texts, gold),
+        calibration=calibration,
     )
-    done: dict[str, Any] = {}
 
-    @contextmanager
-    def recording() -> Any:
-        if not request.resume:
-            with ctx.recorded_run(request, model=request.reference, n_texts=len(texts)) as r:
-                yield r
-            return
+
+def _header(
+    request: CompareRequest,
+    n_texts: int,
+    *,
+    environment: dict[str, Any],
+    notes: list[str],
+    task: Any = None,
+) -> dict[str, Any]:
+    """The comparison document's description of the run (the summary follows it)."""
+    return {
+        "kind": "compare",
+        "reference_model": request.reference,
+        **({"task": task} if task is not None else {}),
+        "dataset": {"name": request.dataset, "split": request.split, "n": n_texts},
+        "methods": list(request.methods),
+        "metrics": list(request.metrics),
+        "target_label": request.target_label,
+        "top_k": request.top_k,
+        "environment": environment,
+        "notes": notes,
+    }
+
+
+def _run_summary(request: CompareRequest, doc: dict[str, Any]) -> dict[str, Any]:
+    """What the run store shows of a finished comparison."""
+    return {
+        "variants": len(request.variants),
+        "agreement": {v["spec"]: v["predictions"]["agreement"]["value"] for v in doc["variants"]},
+        "ranking": [r["method"] for r in doc["ranking"]],
+    }
+
+
+def run(request: CompareRequest, ctx: ServiceContext) -> CompareResult:
+    """Compare the reference with every variant (see the module docstring)."""
+    from explainlm.compression.compare import run_comparison
+    from explainlm.compression.summary import summarize
+
+    texts, gold_labels = _examples(request)
+    ref = ctx.models.task(request.reference, request.task, **request.task_options())
+    if not hasattr(ref, "labels"):
+        raise UserError(f"compare needs a classifier; {request.reference} is a {ref.task}")
+    gold, notes = _gold(request, ref, gold_labels)
+    config = _config(request, _calibration(request, ref, texts, gold))
+    done: dict[str, Any] = {}
+    run_id = None
+    if request.resume:
         run_id, stored = _resume(request, ctx)
         done.update(stored)
-        r = RunContext(ctx.store, run_id)
-        try:
-            yield r
-        except BaseException as e:
-            ctx.store.finish_run(run_id, status="failed", summary=r.summary, error=repr(e))  # type: ignore[union-attr]
-            raise
-        ctx.store.finish_run(run_id, summary=r.summary)  # type: ignore[union-attr]
+    extra = {"n_texts": len(texts)}
+    recording = ctx.recorded_run(request, model=request.reference, resume=run_id, extra=extra)
 
-    with ctx.models.lock(request.reference), recording() as rec:
+    with ctx.models.lock(request.reference), recording as rec:
 
         def save(key: str, payload: Any) -> None:
             if ctx.store is not None:
@@ -327,32 +250,16 @@ def run(request: CompareRequest, ctx: ServiceContext) -> CompareResult:
         raw = run_comparison(
             ref, request.variants, texts, gold, config, done=done, save=save, progress=ctx.progress
         )
-        doc, rows = summarize(raw, gold, request.top_k)
-        doc = {
-            "kind": "compare",
-            "reference_model": request.reference,
-            "task": ref.describe(),
-            "dataset": {"name": request.dataset, "split": request.split, "n": len(texts)},
-            "methods": list(request.methods),
-            "metrics": list(request.metrics),
-            "target_label": request.target_label,
-            "top_k": request.top_k,
-            "environment": _environment(ref),
-            "notes": notes,
-            **doc,
-        }
-        result = CompareResult(rec.run_id, doc, rows)
+        summary, rows = summarize(raw, gold, request.top_k)
+        head = _header(
+            request, len(texts), environment=_environment(ref), notes=notes, task=ref.describe()
+        )
+        result = CompareResult(rec.run_id, {**head, **summary}, rows)
         if ctx.store is not None:
             ctx.store.put_items(
                 rec.run_id, RESULT_KIND, {"result": result.to_json_doc(), "rows": json_clean(rows)}
             )
-        rec.summary = {
-            "variants": len(request.variants),
-            "agreement": {
-                v["spec"]: v["predictions"]["agreement"]["value"] for v in doc["variants"]
-            },
-            "ranking": [r["method"] for r in doc["ranking"]],
-        }
+        rec.summary = _run_summary(request, result.document)
     return result
 
 
@@ -403,16 +310,6 @@ def summarize_stored(store: Any, run_id: str) -> CompareResult:
         if missing
         else []
     )
-    doc = {
-        "kind": "compare",
-        "reference_model": request.reference,
-        "dataset": {"name": request.dataset, "split": request.split, "n": len(texts)},
-        "methods": list(request.methods),
-        "metrics": list(request.metrics),
-        "target_label": request.target_label,
-        "top_k": request.top_k,
-        "environment": {"date": rec.created_at, "load_average": [float("nan")] * 3},
-        "notes": notes,
-        **doc,
-    }
+    environment = {"date": rec.created_at, "load_average": [float("nan")] * 3}
+    doc = {**_header(request, len(texts), environment=environment, notes=notes), **doc}
     return CompareResult(rec.run_id, doc, rows)

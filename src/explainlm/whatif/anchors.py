@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from explainlm.errors import UserError
-from explainlm.whatif.kl_lucb import exploration_rate, interval, lucb_pair
+from explainlm.whatif.anchor_search import anchor_estimate, anchor_search
+from explainlm.whatif.kl_lucb import interval
 from explainlm.whatif.oracle import QueryCounter
 from explainlm.whatif.text import WordText, match_case
 
@@ -168,160 +169,6 @@ class AnchorResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AnchorResult:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-class _Samples:
-    """Every labelled sample drawn so far, and the running statistics of the current arms."""
-
-    def __init__(self, d: int) -> None:
-        self.d = d
-        self.history: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (cond, present, ok)
-        self.arms = np.zeros((0, d), dtype=bool)
-        self.n = np.zeros(0)
-        self.pos = np.zeros(0)
-
-    def set_arms(self, arms: Sequence[tuple[int, ...]]) -> None:
-        self.arms = np.zeros((len(arms), self.d), dtype=bool)
-        for k, a in enumerate(arms):
-            self.arms[k, list(a)] = True
-        self.n = np.zeros(len(arms))
-        self.pos = np.zeros(len(arms))
-        for cond, present, ok in self.history:
-            self._count(cond, present, ok)
-
-    def add(self, cond: np.ndarray, present: np.ndarray, ok: np.ndarray) -> None:
-        self.history.append((cond, present, ok))
-        self._count(cond, present, ok)
-
-    def _count(self, cond: np.ndarray, present: np.ndarray, ok: np.ndarray) -> None:
-        if not len(self.arms) or not len(present):
-            return
-        usable = ~(cond[None, :] & ~self.arms).any(1)  # conditioned on a subset of the arm
-        holds = ~(self.arms[:, None, :] & ~present[None, :, :]).any(-1)  # [arms, samples]
-        holds &= usable[:, None]
-        self.n += holds.sum(1)
-        self.pos += (holds & ok[None, :]).sum(1)
-
-
-Draws = Sequence[tuple[tuple[int, ...], int]]
-
-
-def anchor_search(
-    wt: WordText,
-    label_idx: int,
-    sampler: Perturbation,
-    cfg: AnchorConfig,
-    counter: QueryCounter,
-    rng: np.random.Generator,
-) -> Generator[Any, Any, dict[str, Any]]:
-    """The beam search for one text (a generator driven by :func:`~explainlm.whatif.oracle.drive`)."""
-    d = len(wt)
-    store = _Samples(d)
-    examples: dict[tuple[int, ...], tuple[list[str], list[str]]] = {}
-
-    def draw(requests: Draws) -> Generator[Any, Any, bool]:
-        """Sample for several anchors in one request; False when the budget is spent."""
-        batches = []
-        for anchor, m in requests:
-            texts, present = sampler.sample(anchor, m, rng)
-            batches.append((anchor, texts, present))
-        wanted = [t for _, texts, _ in batches for t in texts]
-        allowed = set(counter.admit(wanted))
-        asked = [t for t in dict.fromkeys(wanted) if t in allowed]
-        if not asked:
-            return False
-        probs = yield ("probs", asked)
-        label_of = {t: int(np.argmax(p)) for t, p in zip(asked, probs, strict=True)}
-        for anchor, texts, present in batches:
-            keep = np.array([t in label_of for t in texts], dtype=bool)
-            ok = np.array([label_of.get(t, -1) == label_idx for t in texts], dtype=bool)
-            cond = np.zeros(d, dtype=bool)
-            cond[list(anchor)] = True
-            store.add(cond, present[keep], ok[keep])
-            kept, changed = examples.setdefault(anchor, ([], []))
-            for t, good in zip(np.asarray(texts)[keep], ok[keep], strict=True):
-                bucket = kept if good else changed
-                if len(bucket) < 3:
-                    bucket.append(str(t))
-        return len(asked) == len(set(wanted))
-
-    def stats(k: int, beta: float) -> tuple[float, float, float]:
-        return interval(store.pos[k], store.n[k], beta)
-
-    # the empty anchor: does the prediction hold whatever the words?
-    store.set_arms([()])
-    yield from draw([((), cfg.batch_size)])
-    beta0 = math.log(1 / cfg.delta)
-    while True:
-        mean, lb, _ = stats(0, beta0)
-        if not (mean >= cfg.threshold and lb < cfg.threshold - cfg.epsilon_stop):
-            break
-        if not (yield from draw([((), cfg.batch_size)])):
-            break
-    if (
-        stats(0, beta0)[0] >= cfg.threshold
-        and stats(0, beta0)[1] > cfg.threshold - cfg.epsilon_stop
-    ):
-        return {"anchor": (), "store": store, "examples": examples}
-    beam: list[tuple[int, ...]] = [()]
-    best: tuple[int, ...] | None = None
-    tried: list[tuple[float, tuple[int, ...]]] = []
-    max_size = min(cfg.max_anchor_size or d, d)
-    beta_stop = math.log(1 / (cfg.delta / (1 + (cfg.beam_size - 1) * d)))
-    for _size in range(1, max_size + 1):
-        arms = sorted({tuple(sorted((*a, f))) for a in beam for f in range(d) if f not in a})
-        store.set_arms(arms)
-        zero = [(arms[k], 1) for k in np.flatnonzero(store.n == 0)]
-        if zero and not (yield from draw(zero)):
-            break
-        top_n = min(cfg.beam_size, len(arms))
-        t = 1
-        while not counter.exhausted:
-            ut, lt, gap = lucb_pair(
-                store.pos, store.n, top_n, exploration_rate(len(arms), t, cfg.delta)
-            )
-            if gap <= cfg.epsilon or ut == lt:
-                break
-            if not (yield from draw([(arms[ut], cfg.batch_size), (arms[lt], cfg.batch_size)])):
-                break
-            t += 1
-        means = store.pos / np.maximum(store.n, 1)
-        chosen = [int(k) for k in np.argsort(-means, kind="stable")[:top_n]]
-        while not counter.exhausted:  # sample the chosen until each is decided
-            undecided = []
-            for k in chosen:
-                mean, lb, ub = stats(k, beta_stop)
-                if (mean >= cfg.threshold and lb < cfg.threshold - cfg.epsilon_stop) or (
-                    mean < cfg.threshold and ub >= cfg.threshold + cfg.epsilon_stop
-                ):
-                    undecided.append((arms[k], cfg.batch_size))
-            if not undecided or not (yield from draw(undecided)):
-                break
-        passing = []
-        for k in chosen:
-            mean, lb, _ = stats(k, beta_stop)
-            tried.append((mean, arms[k]))
-            if mean >= cfg.threshold and lb > cfg.threshold - cfg.epsilon_stop:
-                passing.append((lb, arms[k]))
-        if passing:
-            best = max(passing)[1]
-            break
-        beam = [arms[k] for k in chosen]
-        if counter.exhausted:
-            break
-    found = best is not None
-    if best is None:
-        best = max(tried)[1] if tried else ()
-    return {"anchor": best, "found": found, "store": store, "examples": examples}
-
-
-def anchor_estimate(
-    store: _Samples, anchor: tuple[int, ...], delta: float
-) -> tuple[float, float, float, int]:
-    """(precision, lower, upper, n) of ``anchor`` from every usable sample, at confidence 1 − δ."""
-    store.set_arms([anchor])
-    mean, lb, ub = interval(store.pos[0], store.n[0], math.log(2 / delta))
-    return mean, lb, ub, int(store.n[0])
 
 
 def exact_precision(
