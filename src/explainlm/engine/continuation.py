@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainlm.engine.prefix import suffix_cost
 from explainlm.errors import UserError
 from explainlm.models.batching import token_budget_batches
 from explainlm.models.generation import continuation_logits
@@ -74,7 +75,7 @@ class ContinuationScoring:
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
         tokens = sum(lengths)
         if w.is_decoder and references is not None:  # the estimate counts what runs: suffixes
-            tokens = _suffix_tokens(contexts, continuations, references)
+            tokens = suffix_cost(contexts, continuations, references)
         self._stage("scoring continuations", len(contexts), tokens)
         if w.is_decoder and references is not None:
             return self._reusing_prefixes(contexts, continuations, alternatives, references, reads)
@@ -270,27 +271,6 @@ def _returned_cache(res: Any) -> Any:
 
 def _row(values: Sequence[Any] | None, i: int) -> Any:
     return None if values is None else values[i]
-
-
-def _suffix_tokens(
-    contexts: Sequence[Encoding], continuations: Sequence[Sequence[int]], references: Sequence[int]
-) -> int:
-    """The cost of the rows in tokens when every row reuses its reference's prefix (references
-    run in full): a row's suffix plus a quarter of its cached prefix, as its pass counts it."""
-    total = 0
-    for i, r in enumerate(references):
-        seq = list(contexts[i].input_ids) + list(continuations[i])
-        if i == r:
-            total += len(seq)
-            continue
-        ref = list(contexts[r].input_ids)
-        common = next(
-            (k for k, (a, b) in enumerate(zip(seq, ref, strict=False)) if a != b),
-            min(len(seq), len(ref)),
-        )
-        start = max(0, min(common, len(contexts[i]) - 1))
-        total += len(seq) - start + start / 4
-    return int(total)
 
 
 def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:

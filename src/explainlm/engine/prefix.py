@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainlm.models.wrapper import Encoding
+
 REUSE_PREFIXES = True  # tests compare against full forwards by turning it off
 
 
@@ -50,3 +52,24 @@ def class_scores_reusing_prefixes(
     )
     scores = torch.from_numpy(np.stack(logprobs[len(items) :])).float()
     return scores - clf.bias.float().cpu()
+
+
+def suffix_cost(
+    contexts: Sequence[Encoding], continuations: Sequence[Sequence[int]], references: Sequence[int]
+) -> int:
+    """The cost of the rows in tokens when every row reuses its reference's prefix (references
+    run in full): a row's suffix plus a quarter of its cached prefix, as its pass counts it."""
+    total = 0
+    for i, r in enumerate(references):
+        seq = list(contexts[i].input_ids) + list(continuations[i])
+        if i == r:
+            total += len(seq)
+            continue
+        ref = list(contexts[r].input_ids)
+        common = next(
+            (k for k, (a, b) in enumerate(zip(seq, ref, strict=False)) if a != b),
+            min(len(seq), len(ref)),
+        )
+        start = max(0, min(common, len(contexts[i]) - 1))
+        total += len(seq) - start + start / 4
+    return int(total)
