@@ -35,7 +35,7 @@ def sentence_ids(text: str, word_spans: Sequence[tuple[int, int]]) -> np.ndarray
     ``…`` (closing quotes and brackets allowed) and at a line break.
 
     >>> from explainlm.models.words import split_words
-    >>> text = "A fine film. Dull?\nYes"
+    >>> text = "A fine film. Dull?\\nYes"
     >>> sentence_ids(text, split_words(text)).tolist()
     [0, 0, 0, 0, 1, 1, 2]
     """

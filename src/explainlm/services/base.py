@@ -124,8 +124,9 @@ def validation_message(exc: ValidationError) -> str:
         where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "options"
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         given = err.get("input")
-        if isinstance(given, (str, int, float, bool)) and err.get("type") != "missing":
-            msg += f" (got {given!r})"
+        echo = err.get("type") not in ("missing", "extra_forbidden") and "got " not in msg
+        if echo and isinstance(given, (str, int, float, bool)):
+            msg += f" (got {given!r})"  # the bad value, so the user sees what was read
         parts.append(f"{where}: {msg}")
     return "invalid options: " + "; ".join(parts)
 
