@@ -126,7 +126,7 @@ def test_toy_method_in_cli_store_and_web_api(
         ModelSpec("tiny-bert", str(tiny_bert_dir)),
         ModelSpec("tiny-llama", str(tiny_llama_dir)),
     ]
-    with TestClient(create_app(ServerConfig(models=models))) as client:
+    with TestClient(create_app(ServerConfig(models=models)), base_url="http://localhost") as client:
         r = client.post("/api/explain", json={"text": TEXTS[0], "methods": [toy.name]})
         assert r.status_code == 200, r.text
         web = r.json()["explanations"][0]

@@ -358,7 +358,7 @@ def test_bad_method_inputs(bert_clf) -> None:
     with pytest.raises(UserError, match="baseline"):
         get_method("integrated_gradients", baseline="noise")
     with pytest.raises(UserError, match="granularity"):
-        explain(TEXTS[:1], bert_clf, ["occlusion"], granularity="sentence")
+        explain(TEXTS[:1], bert_clf, ["occlusion"], granularity="paragraph")
     with pytest.raises(UserError, match="unknown label"):
         explain(TEXTS[:1], bert_clf, ["occlusion"], target="prob:neutral")
     with pytest.raises(UserError, match="empty"):

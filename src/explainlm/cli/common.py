@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "BudgetOpt",
     "DeviceOpt",
+    "EncodingOpt",
     "GranularityOpt",
     "HtmlOpt",
     "InputOpt",
@@ -71,12 +72,18 @@ ParamOpt = Annotated[
     typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
 ]
 BudgetOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
-GranularityOpt = Annotated[str, typer.Option(help="word | token")]
+GranularityOpt = Annotated[
+    str, typer.Option(help="word | sentence (long texts: far fewer passes) | token")
+]
 NoTruncateOpt = Annotated[
     bool,
     typer.Option(
         "--no-truncate", help="Error on texts over the model's limit instead of truncating."
     ),
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option("--encoding", help="Text encoding of --input (default UTF-8), e.g. latin-1."),
 ]
 HtmlOpt = Annotated[
     str | None, typer.Option("--html", help="Write a self-contained HTML report here.")

@@ -16,7 +16,6 @@ from explainlm.cli.backend import (
     CpusOpt,
     GpusOpt,
     ResultsDirOpt,
-    ResumeJobOpt,
     backend_options,
     run_command,
 )
@@ -24,6 +23,7 @@ from explainlm.cli.common import (
     DEFAULT_MODEL,
     BudgetOpt,
     DeviceOpt,
+    EncodingOpt,
     GranularityOpt,
     HtmlOpt,
     InputOpt,
@@ -194,6 +194,17 @@ FaithfulnessOpt = Annotated[
 ]
 
 
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted explain run (its id; no texts needed); with --backend ray, "
+        "the Ray job.",
+    ),
+]
+ChunkOpt = Annotated[int, typer.Option("--chunk-size", help="Texts per stored chunk.")]
+
+
 def explain_cmd(
     texts: TextsArg = None,
     model: ModelOpt = DEFAULT_MODEL,
@@ -224,7 +235,9 @@ def explain_cmd(
     gpus_per_actor: GpusOpt = None,
     cpus_per_actor: CpusOpt = 1.0,
     results_dir: ResultsDirOpt = None,
-    resume: ResumeJobOpt = None,
+    resume: ResumeOpt = None,
+    chunk_size: ChunkOpt = 64,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 
@@ -240,38 +253,41 @@ def explain_cmd(
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
 
         explainlm explain --input corpus.parquet --method occlusion --backend ray --actors 4
+        explainlm explain --resume 20261123-101500-a1b2c3
     """
-    from explainlm.services import explain as service
+    from explainlm.errors import UserError
 
-    req = build_request(
-        service.ExplainRequest,
-        texts=texts or [],
-        model=model,
-        methods=method or service.DEFAULT_METHODS,
-        target=target,
-        contrast=contrast,
-        granularity=granularity,
-        params=param or [],
-        labels=labels,
-        template=unescape(template),
-        input=input_file,
-        text_column=text_column,
-        limit=limit,
-        max_batch_tokens=max_batch_tokens,
-        truncate=not no_truncate,
-        device=device,
-        mixed_precision=mixed_precision,
-        html=html,
-        faithfulness=faithfulness,
-        check=not no_check,
-        forbid=forbid or [],
-        recalibrate=recalibrate,
-    )
+    if top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {top_k}")
+    req = _request(locals())
     opts = backend_options(
-        backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir, resume
-    )
+        backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir,
+        resume if backend != "local" else None,
+    )  # fmt: skip
     render = partial(_render, as_json=as_json, top_k=top_k)
     run_command(req, cli_context(device), opts, as_json=as_json, render=render)
+
+
+def _request(o: dict[str, Any]) -> Any:
+    """The explain request from the command's options (``locals()`` of :func:`explain_cmd`)."""
+    from explainlm.services import explain as service
+
+    same = ("model", "target", "contrast", "granularity", "labels", "text_column", "limit",
+            "max_batch_tokens", "device", "mixed_precision", "html", "faithfulness",
+            "recalibrate", "chunk_size", "encoding")  # fmt: skip
+    return build_request(
+        service.ExplainRequest,
+        **{k: o[k] for k in same},
+        texts=o["texts"] or [],
+        methods=o["method"] or service.DEFAULT_METHODS,
+        params=o["param"] or [],
+        template=unescape(o["template"]),
+        input=o["input_file"],
+        truncate=not o["no_truncate"],
+        check=not o["no_check"],
+        forbid=o["forbid"] or [],
+        resume=o["resume"] if o["backend"] == "local" else None,  # a Ray job resumes by backend
+    )
 
 
 def _render(res: Any, *, as_json: bool, top_k: int) -> None:

@@ -21,6 +21,7 @@ from explainlm.cli.backend import (
 )
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    EncodingOpt,
     InputOpt,
     JsonOpt,
     LabelsOpt,
@@ -76,6 +77,7 @@ def predict(
     cpus_per_actor: CpusOpt = 1.0,
     results_dir: ResultsDirOpt = None,
     resume: ResumeJobOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Predict labels and probabilities.
 
@@ -104,6 +106,7 @@ def predict(
         max_new_tokens=max_new_tokens,
         truncate=not no_truncate,
         device=device,
+        encoding=encoding,
     )
     opts = backend_options(
         backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir, resume

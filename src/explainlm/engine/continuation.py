@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainlm.engine.prefix import suffix_cost
 from explainlm.errors import UserError
 from explainlm.models.batching import token_budget_batches
 from explainlm.models.generation import continuation_logits
@@ -72,7 +73,10 @@ class ContinuationScoring:
             if shared >= min_shared_prefix:
                 references = [0] * len(contexts)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
-        self._stage("scoring continuations", len(contexts), sum(lengths))
+        tokens = sum(lengths)
+        if w.is_decoder and references is not None:  # the estimate counts what runs: suffixes
+            tokens = suffix_cost(contexts, continuations, references)
+        self._stage("scoring continuations", len(contexts), tokens)
         if w.is_decoder and references is not None:
             return self._reusing_prefixes(contexts, continuations, alternatives, references, reads)
         out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
@@ -165,7 +169,9 @@ class ContinuationScoring:
                 if past_len:
                     past = _gather_cache(cache, [references[i] for i in idx], cut, past_len)
                 spans = [(f, len(continuations[i])) for f, i in zip(firsts, idx, strict=True)]
-                logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past)
+                # cost model of the estimates: suffix tokens plus a quarter of the cached prefix
+                cost = sum(len(seqs[i]) - c for i, c in zip(idx, cut, strict=True)) + sum(cut) / 4
+                logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past, cost=cost)
                 for b, i in enumerate(idx):
                     out[i] = _extract(
                         logits[b], continuations[i], _row(alternatives, i), _row(reads, i)
@@ -211,6 +217,7 @@ class ContinuationScoring:
         *,
         position_ids: torch.Tensor | None = None,
         past: Any = None,
+        cost: float | None = None,
     ) -> tuple[list[torch.Tensor], Any]:
         """One decoder pass; row b's logits at positions ``spans[b] = (start, length)`` only.
 
@@ -233,7 +240,7 @@ class ContinuationScoring:
             getattr(cfg, a, None) for a in ("final_logit_softcapping", "logit_scale")
         )
         head = model.get_output_embeddings()
-        with self._pass(len(ids), ids.numel()):
+        with self._pass(len(ids), ids.numel() if cost is None else cost):
             if plain_head and head is not None and model.base_model is not model:
                 res = model.base_model(**kw)
                 h = res.last_hidden_state

@@ -28,6 +28,7 @@ import torch
 from explainlm.engine.classification import ClassificationContract
 from explainlm.engine.continuation import ContinuationScoring
 from explainlm.engine.contract import item_torch_generator
+from explainlm.engine.prefix import class_scores_reusing_prefixes
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
 from explainlm.models.wrapper import Batch, Encoding, eager_attention
 from explainlm.progress import Progress, as_progress
@@ -196,8 +197,10 @@ class Engine(ClassificationContract, ContinuationScoring):
             owner.extend([k] * len(vs))
         if not flat:
             return [np.zeros(0) for _ in items]
-        self._stage("scoring variants", len(flat), sum(len(e) for e in flat))
-        scores = self._scores(flat)
+        scores = class_scores_reusing_prefixes(self, items, flat, owner)  # causal LMs
+        if scores is None:
+            self._stage("scoring variants", len(flat), sum(len(e) for e in flat))
+            scores = self._scores(flat)
         values = self._values(scores, [items[k] for k in owner]).numpy()
         out, start = [], 0
         for vs in variants:

@@ -56,7 +56,7 @@ def explain_generation(
     """
     if isinstance(prompts, str):
         prompts = [prompts]
-    check_granularity(granularity)
+    check_granularity(granularity, ("word", "token"))
     if target_texts is not None and len(target_texts) != len(prompts):
         raise UserError("give one target text per prompt")
     tgt = GenerationTarget("contrast", foil) if foil else GenerationTarget(target)

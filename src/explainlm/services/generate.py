@@ -23,6 +23,7 @@ from explainlm.services.common import (
     MethodParams,
     ModelOptions,
     check_methods,
+    check_output_file,
 )
 
 DEFAULT_METHODS = ["auto"]
@@ -36,7 +37,7 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
 
     prompt: str = Field(description="The prompt.")
     methods: CsvList = Field(default_factory=lambda: list(DEFAULT_METHODS))
-    max_new_tokens: int = Field(10, ge=1, description="Tokens to generate.")
+    max_new_tokens: int = Field(10, ge=1, le=4096, description="Tokens to generate.")
     target_text: str | None = Field(
         None, description="Explain this continuation (teacher forcing) instead of generating."
     )
@@ -69,6 +70,7 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
 
         check_methods(self.methods, self.params)
         check_forbidden(self.methods, self.forbid)
+        check_output_file(self.html, "--html")
         return self
 
 

@@ -26,7 +26,9 @@ class PredictRequest(TaskOptions, TextsInput, ServiceRequest):
     command: ClassVar[str] = "predict"
     path_fields: ClassVar[tuple[str, ...]] = ("input",)
 
-    max_new_tokens: int = Field(20, ge=1, description="Generator task: tokens to generate.")
+    max_new_tokens: int = Field(
+        20, ge=1, le=4096, description="Generator task: tokens to generate."
+    )
     truncate: bool = Field(True, description="False: error on texts over the model's limit.")
 
 
