@@ -191,13 +191,13 @@ def test_a_killed_job_resumes_without_recomputing_finished_shards(
     while len(list(out.glob("part-*.parquet"))) < 3 and proc.poll() is None:
         assert time.monotonic() < deadline, "the job did not start"
         time.sleep(0.05)
-    proc.kill()  # SIGKILL: no handler runs, the run stays 'running'
+    proc.kill()  # SIGKILL: no handler runs; the next store open finds the owner dead
     proc.wait()
     assert proc.returncode == -9, log.read_text()[-2000:]
 
     store = open_store()
     (rec,) = store.list_runs()
-    assert rec.status == "running"
+    assert rec.status == "interrupted"  # marked when the store opened (run lifecycle)
     done = {k for k, v in store.get_items(rec.run_id, "shard").items() if v["status"] == "done"}
     assert 1 <= len(done) < 6, f"not killed mid-way: {sorted(done)} done"
     stamps = {k: os.stat(out / f"part-{k}.parquet").st_mtime_ns for k in done}
@@ -258,7 +258,9 @@ def test_benchmark_on_ray_is_the_local_benchmark(
     ("args", "message"),
     [
         (["--actors", "2"], "need --backend ray"),
-        (["--resume", "20261201-000000-abcdef"], "need --backend ray"),
+        (["--results-dir", "out/ray"], "need --backend ray"),
+        # --resume alone resumes a local explain run: an unknown id is a one-line error too
+        (["--resume", "20261201-000000-abcdef"], "no run '20261201-000000-abcdef'"),
         (["--backend", "spark"], "backend"),
         (["--backend", "ray", "--faithfulness"], "--faithfulness is not available"),
         (["--backend", "ray", "--address", "nowhere"], "--address takes"),

@@ -52,6 +52,7 @@ def ensure_calibration(
     """The model's calibration: remembered, else stored, else computed and recorded."""
     from explainlm.methods.calibration import CANDIDATES, calibrate, known, model_key, remember
 
+    ctx.progress.check()  # a job cancelled while it waited for the model stops here
     key = model_key(classifier)
     cal = None if refresh else (known(key) or stored_calibration(ctx.store, key))
     if cal is None:
