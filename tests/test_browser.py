@@ -105,20 +105,33 @@ def explain_in_ui(page: Any, server: str, text: str, methods: tuple[str, ...] = 
         for box in page.query_selector_all("input[name=explain-method]"):
             box.set_checked(box.get_attribute("value") in methods)
     page.click("#explain-run")
+    # explain runs as a background job and the previous result stays until the new one arrives:
+    # wait for the job to end (the button comes back), then for its cards
+    page.wait_for_selector("#explain-run:not([disabled])", timeout=60_000)
+    assert page.text_content("#notice") in ("", None), page.text_content("#notice")
     page.wait_for_selector("#explain-result .card", timeout=30_000)
 
 
 def test_explain_page_heatmaps(page: Any, server: str) -> None:
     explain_in_ui(page, server, "This movie was wonderful, touching and funny.")
     cards = page.query_selector_all("#explain-result .card")
-    assert [c.get_attribute("data-method") for c in cards] == ["occlusion", "integrated_gradients"]
+    assert [c.get_attribute("data-method") for c in cards] == ["auto"]  # the default
+    assert cards[0].query_selector("h3").text_content().startswith("auto → ")
+    assert cards[0].query_selector(".why").text_content().startswith("auto chose ")
+    explain_in_ui(
+        page, server, "This movie was wonderful, touching and funny.", ("occlusion", "attention")
+    )
+    cards = page.query_selector_all("#explain-result .card")
+    assert [c.get_attribute("data-method") for c in cards] == ["attention", "occlusion"]
     for card in cards:
         units = [s.text_content() for s in card.query_selector_all(".heat span.unit")]
         assert units == ["This", "movie", "was", "wonderful", ",", "touching", "and", "funny", "."]
         assert card.query_selector(".heat span.unit").get_attribute("title").startswith("This: ")
         assert card.query_selector(".summary").text_content().startswith("Predicted")
-        assert card.query_selector(".metrics .comp").text_content() not in ("", "–")
-        assert card.query_selector(".metrics .suff").text_content() not in ("", "–")
+        # every card carries its faithfulness check: a verdict and its numbers
+        assert card.get_attribute("data-verdict") in ("passes", "fails")
+        assert "faithfulness check" in card.query_selector(".check .verdict").text_content()
+        assert "comprehensiveness" in card.query_selector(".check").text_content()
     page.hover("#explain-result .card .heat span.unit >> nth=3")
     assert page.is_visible(".tip") and page.text_content(".tip").startswith("wonderful: ")
     assert page.text_content(".prediction .predicted") in ("negative", "positive")
@@ -222,7 +235,7 @@ def test_method_boxes_come_from_the_method_registry(page: Any, server: str) -> N
     boxes = page.query_selector_all("input[name=explain-method]")
     values = [b.get_attribute("value") for b in boxes]
     assert sorted(values) == sorted(METHODS) and "attention_rollout" in values
-    assert values[:2] == ["occlusion", "integrated_gradients"]  # the defaults, ticked, first
-    assert [b.is_checked() for b in boxes[:3]] == [True, True, False]
+    assert values[:1] == ["auto"]  # the default, ticked, first
+    assert [b.is_checked() for b in boxes[:2]] == [True, False]
     title = page.get_attribute("label.check:has(input[value=occlusion])", "title")
     assert title.startswith("Leave-one-out") and "Li, Monroe & Jurafsky" in title

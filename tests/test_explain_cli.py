@@ -42,8 +42,16 @@ def test_explain_json_schema_and_store(capsys, tiny_bert_dir: Path) -> None:
     )
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"run_id", "model", "explanations"}
+    assert set(doc) == {"run_id", "model", "explanations", "agreement"}
     ex = doc["explanations"]
+    # two methods per text: their rank agreement, equal to scipy's Spearman ρ
+    from scipy.stats import spearmanr
+
+    for a, pair in zip(doc["agreement"], (ex[:2], ex[2:]), strict=True):
+        (p,) = a["pairs"]
+        want = spearmanr(pair[0]["scores"], pair[1]["scores"]).statistic
+        assert (p["a"], p["b"]) == ("occlusion", "integrated_gradients")
+        assert p["spearman"] == pytest.approx(want)
     assert [e["method"] for e in ex] == ["occlusion", "integrated_gradients"] * 2
     for e in ex:
         assert {

@@ -92,11 +92,15 @@ def test_demo_writes_report(tmp_path, capsys: pytest.CaptureFixture[str]) -> Non
 
     run = open_store().list_runs(command="demo")[0]  # the isolated store of this test
     assert run.status == "finished" and run.summary["report"] == str(out)
-    assert {e.method for e in open_store().load_explanations(run.run_id)} == {
-        "occlusion",
-        "integrated_gradients",
-        "grad_x_input",
-    }
+    # auto, the methods that pass the model's calibration, and one failing method, labelled
+    shown = {e.method for e in open_store().load_explanations(run.run_id)}
+    (cal_run,) = open_store().list_runs(command="calibrate")
+    cal = {r["method"]: r for r in cal_run.summary["calibration"]["methods"]}
+    failing = run.summary["failing_shown"]
+    assert failing == ["integrated_gradients"] and not cal["integrated_gradients"]["passes"]
+    passing = shown - {"auto", *failing}
+    assert "auto" in shown and passing and all(cal[m]["passes"] for m in passing)
+    assert "shown below so you can see why the check matters" in html
 
 
 def test_explanations_on_the_real_llm(smollm) -> None:

@@ -455,5 +455,9 @@ def test_request_fields_that_touch_server_files_are_refused(client: TestClient) 
         client.post("/api/explain", json={"text": "a", "methods": []}), 400
     )
     assert "unknown parameter" in error_of(
-        client.post("/api/explain", json={"text": "a", "params": ["occlusion.window=3"]}), 400
+        client.post(
+            "/api/explain",
+            json={"text": "a", "methods": ["occlusion"], "params": ["occlusion.window=3"]},
+        ),
+        400,
     )

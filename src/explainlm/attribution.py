@@ -31,7 +31,7 @@ T = TypeVar("T")
 def explain(
     texts: Sequence[str] | str,
     model: str | Classifier = "smollm2-135m",
-    methods: Sequence[str] = ("integrated_gradients",),
+    methods: Sequence[str] = ("auto",),
     *,
     target: str | ClassTarget | None = None,
     contrast: str | None = None,
@@ -44,6 +44,10 @@ def explain(
     check: bool | CheckConfig = True,
 ) -> ExplanationSet:
     """Explain each text's prediction with each method; one :class:`Explanation` per (text, method).
+
+    ``methods`` defaults to ``["auto"]``: the most faithful affordable method for this model and
+    each text, chosen by the faithfulness check, with the reason in ``Explanation.auto`` (see
+    :mod:`explainlm.methods.auto` and ``docs/trust.md``).
 
     ``target``: ``"prob"`` (default, the predicted label), ``"logit:positive"``, ``"log_odds:LABEL"``
     or a label; ``contrast="positive:negative"`` explains the logit difference.

@@ -33,6 +33,7 @@ JSON_KEYS = (
     "delta",
     "diagnostics",
     "check",
+    "auto",
 )
 
 
@@ -49,6 +50,7 @@ class Explanation:
     ``check``: the faithfulness check computed with the explanation (comprehensiveness and
     sufficiency at a few removal fractions, with a random-ranking baseline; see
     ``docs/explanations.md``), or ``None`` when it was turned off.
+    ``auto``: with ``method="auto"``, the method it chose and why (see ``docs/trust.md``).
     """
 
     text: str
@@ -72,6 +74,7 @@ class Explanation:
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     check: dict[str, Any] | None = None
+    auto: dict[str, Any] | None = None
     sentences: list[str] = field(default_factory=list)  # granularity "sentence": its units
     sentence_scores: list[float] | None = None
 
@@ -129,7 +132,15 @@ class Explanation:
     def to_json_doc(self) -> dict[str, Any]:
         """The entry of ``explainlm explain --json`` (and of the web API's explain document)."""
         d = self.to_dict()
-        return {k: d[k] for k in JSON_KEYS if k in d}
+        doc = {k: d[k] for k in JSON_KEYS if k in d}
+        if doc.get("auto") is None:
+            doc.pop("auto", None)
+        if self.warnings:
+            doc["warnings"] = list(self.warnings)
+        from explainlm.report.trust import verdict_doc
+
+        doc["verdict"] = verdict_doc(self.check, self.target, len(self.feature_scores()))
+        return doc
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Explanation:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
+from explainlm.cli.backend import (
+    ActorsOpt,
+    AddressOpt,
+    BackendOpt,
+    CpusOpt,
+    GpusOpt,
+    ResultsDirOpt,
+    backend_options,
+    run_command,
+)
 from explainlm.cli.common import (
     DEFAULT_MODEL,
     BudgetOpt,
@@ -36,21 +47,32 @@ from explainlm.services.base import build_request
 from explainlm.services.common import parse_params, unescape
 from explainlm.services.explain import DEFAULT_METHODS
 
-__all__ = ["DEFAULT_METHODS", "explain_cmd", "parse_params", "print_explanations", "register"]
+__all__ = [
+    "DEFAULT_METHODS",
+    "check_line",
+    "explain_cmd",
+    "parse_params",
+    "print_explanations",
+    "print_glossary",
+    "register",
+]
 
 
 def _styled(e: Any) -> Text:
+    from explainlm.report.trust import color_strength
+
     units, scores = e.units, e.scores
     special = e.token_special if e.granularity == "token" else [False] * len(units)
     scale = (
         max((abs(s) for s, sp in zip(scores, special, strict=True) if not sp), default=0.0) or 1.0
     )
+    strength = color_strength(e.check, e.target, len(e.feature_scores()))  # tiny effects: faint
     text = Text()
     for u, s, sp in zip(units, scores, special, strict=True):
         if sp:
             text.append(u, style="dim")
         else:
-            a = min(abs(s) / scale, 1.0)
+            a = min(abs(s) / scale, 1.0) * strength
             r, g, b = (220, 38, 38) if s > 0 else (37, 99, 235)
             mix = [int(255 - (255 - c) * a * 0.85) for c in (r, g, b)]
             text.append(u.strip() or u, style=f"black on rgb({mix[0]},{mix[1]},{mix[2]})")
@@ -61,21 +83,29 @@ def _styled(e: Any) -> Text:
 def print_explanations(
     explanations: Sequence[Any], top_k: int, faithfulness: Sequence[dict[str, Any]] | None = None
 ) -> None:
-    from explainlm.report.heatmap import summary
+    from explainlm.report.heatmap import method_name, summary
+    from explainlm.report.trust import agreement, agreement_sentence
 
     last = None
     for i, e in enumerate(explanations):
         if e.text != last:
             probs = ", ".join(f"{k} {v:.3f}" for k, v in e.probs.items())
             console.print(Text(f"\n{e.text}", style="bold"))
-            console.print(Text(f"predicted {e.predicted} ({probs}) · target {e.target}"))
+            console.print(Text(f"predicted {e.predicted} (prob: {probs}) · target {e.target}"))
+            group = [x for x in explanations if x.text == e.text]
+            agree = agreement({method_name(x): x.feature_scores() for x in group})
+            if agree:
+                console.print(Text(agreement_sentence(agree), style="dim"))
             last = e.text
-        head = Text(f"  {e.method:<22}", style="cyan")
+        head = Text(f"  {method_name(e):<22} ", style="cyan")
         console.print(head + _styled(e))
         top = ", ".join(f"{u.strip()} {s:+.3f}" for u, s in e.top(top_k))
         extra = f" · δ={e.delta:+.1e}" if e.delta is not None else ""
         console.print(Text(f"  {'':<22}top: {top}{extra}", style="dim"))
+        console.print(check_line(e))
         console.print(Text(f"  {'':<22}{summary(e)}", style="italic"))
+        if e.auto:
+            console.print(Text(f"  {'':<22}{e.auto['reason']}", style="dim"))
         if faithfulness is not None:
             f = faithfulness[i]
             comp, suff = (_signed(f.get(k)) for k in ("comprehensiveness", "sufficiency"))
@@ -87,6 +117,53 @@ def _signed(v: Any) -> str:
     return "–" if v is None else f"{float(v):+.3f}"
 
 
+VERDICT_STYLE = {"passes": "green", "fails": "red", "undecided": "yellow", "unchecked": "yellow"}
+
+
+def check_line(e: Any) -> Text:
+    """The verdict of the explanation's faithfulness check and its numbers, on one line."""
+    from explainlm.report.trust import verdict
+
+    v = verdict(e.check, e.target, len(e.feature_scores()))
+    words = {
+        "passes": "passes the faithfulness check",
+        "fails": "FAILS the faithfulness check (not evidence of why)",
+        "undecided": "one unit: the check cannot judge",
+        "unchecked": "faithfulness not checked",
+    }[v["status"]] + (" (weak effect)" if v["weak"] else "")
+    line = Text(f"  {'':<22}")
+    line.append(words, style=VERDICT_STYLE[v["status"]])
+    if e.check:
+        rand = v.get("random_comprehensiveness")
+        line.append(
+            f" · comprehensiveness {_signed(e.check.get('comprehensiveness'))} "
+            f"(random {_signed(rand)}) · sufficiency {_signed(e.check.get('sufficiency'))}",
+            style="dim",
+        )
+    return line
+
+
+def print_glossary(terms: Sequence[str], target: str = "prob") -> None:
+    """One line per term shown: what it means."""
+    from explainlm.report.trust import glossary_lines, reference_note
+
+    console.print(Text("\nTerms:", style="bold dim"))
+    for line in glossary_lines(terms):
+        console.print(Text(f"  {line}", style="dim"))
+    console.print(Text(f"  colours: {reference_note(target)}", style="dim"))
+
+
+EXPLAIN_TERMS = (
+    "prob",
+    "comprehensiveness",
+    "sufficiency",
+    "random",
+    "δ",
+    "Spearman ρ",
+    "top-k overlap",
+)
+
+
 TargetOpt = Annotated[
     str | None,
     typer.Option(
@@ -96,6 +173,19 @@ TargetOpt = Annotated[
 ContrastOpt = Annotated[str | None, typer.Option(help="LABEL:FOIL — explain the logit difference.")]
 TopKOpt = Annotated[int, typer.Option(help="How many top units to list.")]
 MixedOpt = Annotated[bool, typer.Option("--mixed-precision", help="bfloat16 autocast (GPU).")]
+NoCheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-check", help="Skip the faithfulness check of each explanation (auto keeps it)."
+    ),
+]
+ForbidOpt = Annotated[
+    list[str] | None,
+    typer.Option("--forbid", help="A method auto must never use (repeatable)."),
+]
+RecalibrateOpt = Annotated[
+    bool, typer.Option("--recalibrate", help="Recompute auto's per-model calibration.")
+]
 FaithfulnessOpt = Annotated[
     bool,
     typer.Option(
@@ -106,7 +196,11 @@ FaithfulnessOpt = Annotated[
 
 ResumeOpt = Annotated[
     str | None,
-    typer.Option("--resume", help="Continue an interrupted explain run (its id); no texts needed."),
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted explain run (its id; no texts needed); with --backend ray, "
+        "the Ray job.",
+    ),
 ]
 ChunkOpt = Annotated[int, typer.Option("--chunk-size", help="Texts per stored chunk.")]
 
@@ -132,11 +226,23 @@ def explain_cmd(
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     faithfulness: FaithfulnessOpt = False,
+    no_check: NoCheckOpt = False,
+    forbid: ForbidOpt = None,
+    recalibrate: RecalibrateOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
     resume: ResumeOpt = None,
     chunk_size: ChunkOpt = 64,
     encoding: EncodingOpt = None,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
+
+    The default method, auto, runs the most faithful affordable method for the model and says why;
+    every explanation carries its faithfulness check (--no-check turns it off).
 
     Examples:
 
@@ -146,42 +252,50 @@ def explain_cmd(
 
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
 
+        explainlm explain --input corpus.parquet --method occlusion --backend ray --actors 4
         explainlm explain --resume 20261123-101500-a1b2c3
     """
     from explainlm.errors import UserError
-    from explainlm.services import explain as service
 
     if top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {top_k}")
-    req = build_request(
+    req = _request(locals())
+    opts = backend_options(
+        backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir,
+        resume if backend != "local" else None,
+    )  # fmt: skip
+    render = partial(_render, as_json=as_json, top_k=top_k)
+    run_command(req, cli_context(device), opts, as_json=as_json, render=render)
+
+
+def _request(o: dict[str, Any]) -> Any:
+    """The explain request from the command's options (``locals()`` of :func:`explain_cmd`)."""
+    from explainlm.services import explain as service
+
+    same = ("model", "target", "contrast", "granularity", "labels", "text_column", "limit",
+            "max_batch_tokens", "device", "mixed_precision", "html", "faithfulness",
+            "recalibrate", "chunk_size", "encoding")  # fmt: skip
+    return build_request(
         service.ExplainRequest,
-        texts=texts or [],
-        model=model,
-        methods=method or service.DEFAULT_METHODS,
-        target=target,
-        contrast=contrast,
-        granularity=granularity,
-        params=param or [],
-        labels=labels,
-        template=unescape(template),
-        input=input_file,
-        text_column=text_column,
-        limit=limit,
-        max_batch_tokens=max_batch_tokens,
-        truncate=not no_truncate,
-        device=device,
-        mixed_precision=mixed_precision,
-        html=html,
-        faithfulness=faithfulness,
-        resume=resume,
-        chunk_size=chunk_size,
-        encoding=encoding,
+        **{k: o[k] for k in same},
+        texts=o["texts"] or [],
+        methods=o["method"] or service.DEFAULT_METHODS,
+        params=o["param"] or [],
+        template=unescape(o["template"]),
+        input=o["input_file"],
+        truncate=not o["no_truncate"],
+        check=not o["no_check"],
+        forbid=o["forbid"] or [],
+        resume=o["resume"] if o["backend"] == "local" else None,  # a Ray job resumes by backend
     )
-    res = service.run(req, cli_context(device))
+
+
+def _render(res: Any, *, as_json: bool, top_k: int) -> None:
     if as_json:
         emit_json(res.to_json_doc())
     else:
         print_explanations(res.explanations, top_k, res.faithfulness)
+        print_glossary(EXPLAIN_TERMS)
     report_written(res.report)
 
 

@@ -22,6 +22,7 @@ from explainlm.cli.common import (
     emit_json,
     report_written,
 )
+from explainlm.cli.explain import ForbidOpt, NoCheckOpt, check_line, print_glossary
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import build_request
 from explainlm.services.common import unescape
@@ -55,6 +56,8 @@ def generate_cmd(
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
+    no_check: NoCheckOpt = False,
+    forbid: ForbidOpt = None,
 ) -> None:
     """Attribute every generated token to the prompt and to earlier generated tokens.
 
@@ -85,6 +88,8 @@ def generate_cmd(
         max_batch_tokens=max_batch_tokens,
         device=device,
         html=html,
+        check=not no_check,
+        forbid=forbid or [],
     )
     res = service.run(req, cli_context(device))
     if as_json:
@@ -95,15 +100,20 @@ def generate_cmd(
 
 
 def print_generation(res: Any) -> None:
-    from explainlm.report.matrix import summary
+    from explainlm.report.matrix import method_name, summary
 
     console.print(Text(res.prompt, style="bold") + Text(res.continuation, style="magenta"))
     for a in res.attributions:
-        console.print(Text(f"\n{a.method} · target {a.target}", style="cyan"))
+        console.print(Text(f"\n{method_name(a)} · target {a.target}", style="cyan"))
+        console.print(check_line(a))
         for i, unit in enumerate(a.target_units):
             top = ", ".join(f"{u.strip()} {v:+.2f}" for u, v in a.top_sources(i))
             console.print(Text(f"  {unit!r:>16} (log p {a.target_logprobs[i]:+.2f}) ← {top}"))
         console.print(Text(f"  {summary(a)}", style="italic"))
+        if a.auto:
+            console.print(Text(f"  {a.auto['reason']}", style="dim"))
+    terms = (res.attributions[0].target if len(res.attributions) else "token_logprob", "log p")
+    print_glossary((*terms, "comprehensiveness", "sufficiency", "random"), terms[0])
 
 
 def register(app: typer.Typer) -> None:

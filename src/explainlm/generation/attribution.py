@@ -31,7 +31,7 @@ from explainlm.targets import GenerationTarget
 def explain_generation(
     prompts: Sequence[str] | str,
     model: str | Generator = "smollm2-135m",
-    methods: Sequence[str] = ("integrated_gradients",),
+    methods: Sequence[str] = ("auto",),
     *,
     max_new_tokens: int = 20,
     target_texts: Sequence[str | Sequence[int]] | None = None,

@@ -25,7 +25,7 @@ class GenerationAttribution:
     ``diagnostics``: the method's own reliability figures (per generated token where they vary:
     LIME's ``r2``, integrated gradients' ``delta``; KernelSHAP's ``exact``, ``n_coalitions``).
     ``check``: the faithfulness check of the attribution (see ``docs/explanations.md``), or
-    ``None`` when it was turned off.
+    ``None`` when it was turned off. ``auto``: with ``method="auto"``, the method it chose and why.
     """
 
     prompt: str
@@ -45,6 +45,8 @@ class GenerationAttribution:
     chat: bool = False
     diagnostics: dict[str, Any] = field(default_factory=dict)
     check: dict[str, Any] | None = None
+    auto: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def top_sources(self, row: int, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` sources with the largest attribution to generated token ``row``."""
@@ -76,6 +78,13 @@ class GenerationAttribution:
             d["delta"] = self.delta
         d["diagnostics"] = self.diagnostics
         d["check"] = self.check
+        if self.auto is not None:
+            d["auto"] = self.auto
+        if self.warnings:
+            d["warnings"] = self.warnings
+        from explainlm.report.trust import verdict_doc
+
+        d["verdict"] = verdict_doc(self.check, self.target, len(self.feature_scores()))
         return d
 
     @classmethod

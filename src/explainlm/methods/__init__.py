@@ -51,14 +51,17 @@ from explainlm.methods.attention import Attention, AttentionRollout
 from explainlm.methods.perturbation import KernelShap, Lime, Occlusion, RandomScores
 from explainlm.methods.trust import TRUST_CANDIDATES
 
-# isort: on
-
 for _candidate in TRUST_CANDIDATES:  # issue 12: faithful gradient-cost candidates
     register_method(_candidate)
+
+from explainlm.methods.auto import AutoMethod  # noqa: E402  (auto races the methods above)
+
+# isort: on
 
 __all__ = [
     "METHODS",
     "Attention",
+    "AutoMethod",
     "AttentionRollout",
     "Attribution",
     "GradXInput",

@@ -206,6 +206,10 @@ def run(request: BenchmarkRequest, ctx: ServiceContext) -> BenchmarkResult:
     max_len = int(getattr(clf.wrapper, "max_length", 512))
     examples = load_examples(request, lambda t: len(clf.encode([t])[0]), max_len, raw)
     with ctx.models.lock(request.model):
+        if "auto" in request.methods:  # auto's stored per-model calibration (trust.md)
+            from explainlm.services.calibration import ensure_calibration
+
+            ensure_calibration(ctx, request.model, clf)
         return benchmark_examples(request, ctx, clf, examples)
 
 

@@ -1,8 +1,13 @@
-"""Demo: classify and explain example reviews and write an HTML report (``explainlm demo``)."""
+"""Demo: classify and explain example reviews and write an HTML report (``explainlm demo``).
+
+The demo shows what to trust: ``auto``'s choice, every affordable method that passes the
+faithfulness check on the demo model (its calibration, :mod:`explainlm.methods.calibration`), and
+one method that fails it, labelled as such, so a newcomer sees why the check matters.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -20,7 +25,7 @@ EXAMPLES = [
     "An instant classic with a brilliant script.",
     "The jokes fall flat and the ending is a mess.",
 ]
-DEMO_METHODS = ["occlusion", "integrated_gradients", "grad_x_input"]
+MAX_PASSING = 2  # passing methods shown besides auto (auto races these)
 DEMO_PARAMS = {"integrated_gradients": {"steps": 32}}
 
 
@@ -30,6 +35,7 @@ class DemoRequest(ModelOptions, ServiceRequest):
     command: ClassVar[str] = "demo"
     path_fields: ClassVar[tuple[str, ...]] = ("output",)
     output: str = Field("out/demo-report.html", description="Report file.")
+    recalibrate: bool = Field(False, description="Recompute the model's calibration.")
 
 
 @dataclass
@@ -39,6 +45,9 @@ class DemoResult:
     predictions: list[dict[str, Any]]
     explanations: Any
     report: str
+    methods: list[str] = field(default_factory=list)
+    failing: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None
 
     def to_json_doc(self) -> dict[str, Any]:
         return json_safe(
@@ -46,21 +55,40 @@ class DemoResult:
                 "run_id": self.run_id,
                 "model": self.model,
                 "predictions": self.predictions,
+                "methods": self.methods,
+                "failing_shown": self.failing,
+                "calibration": self.calibration,
                 "explanations": [e.to_json_doc() for e in self.explanations],
                 "report": self.report,
             }
         )
 
 
+def demo_methods(cal: Any) -> tuple[list[str], list[str]]:
+    """``auto``, the best passing methods of the calibration, and one failing method (integrated
+    gradients when it fails, else the best-calibrated failing one)."""
+    ranked = cal.ranked()
+    passing = [r["method"] for r in ranked if r["passes"]][:MAX_PASSING]
+    failing = [r["method"] for r in ranked if not r["passes"]]
+    pick = ["integrated_gradients"] if "integrated_gradients" in failing else failing[:1]
+    return ["auto", *passing, *pick], pick
+
+
 def run(request: DemoRequest, ctx: ServiceContext) -> DemoResult:
-    """Predict and explain :data:`EXAMPLES` with :data:`DEMO_METHODS`, one report for both."""
+    """Predict and explain :data:`EXAMPLES` with :func:`demo_methods`, one report for both."""
     from explainlm.report import predictions_section
     from explainlm.report.heatmap import explanations_section
     from explainlm.report.html import write_report
+    from explainlm.report.trust import calibration_section
+    from explainlm.services.calibration import ensure_calibration
 
     clf = ctx.task(request.model)
-    how = ExplainRequest(model=request.model, methods=DEMO_METHODS, params=DEMO_PARAMS)
-    extra = {**clf.describe(), "methods": DEMO_METHODS, "method_params": DEMO_PARAMS}
+    with ctx.models.lock(request.model):
+        cal = ensure_calibration(ctx, request.model, clf, refresh=request.recalibrate)
+    methods, failing = demo_methods(cal)
+    params = {m: p for m, p in DEMO_PARAMS.items() if m in methods}
+    how = ExplainRequest(model=request.model, methods=methods, params=params)
+    extra = {**clf.describe(), "methods": methods, "method_params": params, "failing": failing}
     with ctx.recorded_run(request, model=request.model, extra=extra) as run:
         preds = [p.to_dict() for p in clf.predict(EXAMPLES)]
         with ctx.progress.stage_of("explaining", len(EXAMPLES)) as progress:
@@ -70,12 +98,18 @@ def run(request: DemoRequest, ctx: ServiceContext) -> DemoResult:
             ctx.store.add_predictions(run.run_id, preds)
             ctx.store.add_explanations(run.run_id, res)
         meta = {"model": request.model, "run": run.run_id, "task": clf.task}
-        meta["methods"] = ", ".join(DEMO_METHODS)
+        meta["methods"] = ", ".join(methods)
         path = write_report(
             request.output,
-            "explainlm demo: why did the model decide?",
-            [predictions_section(request.model, preds), explanations_section(res)],
+            "explainlm demo: why did the model decide, and which explanation to trust?",
+            [
+                predictions_section(request.model, preds),
+                calibration_section(cal.to_dict(), failing),
+                explanations_section(res),
+            ],
             meta,
         )
-        run.summary = {"n": len(preds), "report": str(path)}
-    return DemoResult(run.run_id, request.model, preds, res, str(path))
+        run.summary = {"n": len(preds), "report": str(path), "failing_shown": failing}
+    return DemoResult(
+        run.run_id, request.model, preds, res, str(path), methods, failing, cal.to_dict()
+    )

@@ -31,7 +31,7 @@ from explainlm.services.common import (
     check_target_options,
 )
 
-DEFAULT_METHODS = ["integrated_gradients", "occlusion"]
+DEFAULT_METHODS = ["auto"]
 CHUNK = 64  # texts per explain() call and stored chunk
 FAITHFULNESS_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)  # ERASER's top-k% bins
 
@@ -61,15 +61,46 @@ class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
     faithfulness: bool = Field(
         False, description="Add comprehensiveness and sufficiency (ERASER AOPC) per explanation."
     )
+    check: bool = Field(
+        True, description="The faithfulness check on every explanation (false: off; auto keeps it)."
+    )
+    forbid: CsvList = Field(default_factory=list, description="Methods auto must never use.")
+    recalibrate: bool = Field(False, description="Recompute auto's per-model calibration.")
     chunk_size: int = Field(CHUNK, ge=1, description="Texts per stored chunk.")
     resume: str | None = Field(None, description="Resume an interrupted explain run by its id.")
 
     @model_validator(mode="after")
     def _check(self) -> ExplainRequest:
         check_methods(self.methods, self.params)
+        check_forbidden(self.methods, self.forbid)
         check_target_options(self.target, self.contrast)
         check_output_file(self.html, "--html")
         return self
+
+    def method_params(self) -> dict[str, dict[str, Any]]:
+        """``params``, with the ``forbid`` list handed to ``auto``."""
+        return auto_params(self.methods, self.params, self.forbid)
+
+
+def check_forbidden(methods: Sequence[str], forbid: Sequence[str]) -> None:
+    """Forbidden methods are known names and not also requested."""
+    from explainlm.methods import METHODS
+
+    for m in forbid:
+        METHODS[m]  # a UserError listing the known names
+    both = sorted(set(methods) & set(forbid))
+    if both:
+        raise UserError(f"{', '.join(both)} is both requested and forbidden")
+
+
+def auto_params(
+    methods: Sequence[str], params: dict[str, dict[str, Any]], forbid: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    if "auto" not in methods or not forbid:
+        return dict(params)
+    auto = dict(params.get("auto", {}))
+    auto["forbid"] = ",".join([*filter(None, str(auto.get("forbid", "")).split(",")), *forbid])
+    return {**params, "auto": auto}
 
 
 @dataclass
@@ -90,9 +121,28 @@ class ExplainResult:
             for d, e in zip(docs, self.explanations, strict=True):
                 d["summary"] = summary(e)
         doc: dict[str, Any] = {"run_id": self.run_id, "model": self.model, "explanations": docs}
+        agree = agreement_docs(self.explanations)
+        if agree:  # texts explained by several methods: their rank agreement
+            doc["agreement"] = agree
         if self.faithfulness is not None:
             doc["faithfulness"] = self.faithfulness
         return json_safe(doc)
+
+
+def agreement_docs(explanations: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per text explained by several methods: their pairwise rank agreement and a sentence."""
+    from explainlm.report.heatmap import method_name
+    from explainlm.report.trust import agreement, agreement_sentence
+
+    groups: dict[str, list[Any]] = {}
+    for e in explanations:
+        groups.setdefault(e.text, []).append(e)
+    out = []
+    for text, group in groups.items():
+        pairs = agreement({method_name(e): e.feature_scores() for e in group})
+        if pairs:
+            out.append({"text": text, "pairs": pairs, "sentence": agreement_sentence(pairs)})
+    return out
 
 
 def explain_texts(
@@ -108,11 +158,12 @@ def explain_texts(
         target=request.target,
         contrast=request.contrast,
         granularity=request.granularity,
-        method_params=request.params,
+        method_params=request.method_params(),
         max_batch_tokens=request.max_batch_tokens,
         truncation=request.truncate,
         progress=progress,
         mixed_precision=request.mixed_precision,
+        check=request.check,
     )
 
 
@@ -200,6 +251,13 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
         ctx.recorded_run(request, model=request.model, extra=extra, resume=request.resume) as run,
     ):
         result.run_id = run.run_id
+        if "auto" in request.methods:
+            from explainlm.services.calibration import ensure_calibration
+
+            ensure_calibration(
+                ctx, request.model, clf, refresh=request.recalibrate,
+                max_batch_tokens=request.max_batch_tokens,
+            )  # fmt: skip
         parts = stored_parts(ctx, run, texts, len(request.methods))
         first = sum(map(len, parts)) // len(request.methods)
         with ctx.progress.stage_of("explaining", len(texts)) as progress:

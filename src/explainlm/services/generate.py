@@ -26,7 +26,7 @@ from explainlm.services.common import (
     check_output_file,
 )
 
-DEFAULT_METHODS = ["occlusion"]
+DEFAULT_METHODS = ["auto"]
 
 
 class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
@@ -52,6 +52,10 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
     params: MethodParams = Field(default_factory=dict, description="Method parameters.")
     html: str | None = Field(None, description="Write a self-contained HTML report here.")
     summary: bool = Field(False, description="Add each attribution's plain-language summary.")
+    check: bool = Field(
+        True, description="The faithfulness check on every attribution (false: off; auto keeps it)."
+    )
+    forbid: CsvList = Field(default_factory=list, description="Methods auto must never use.")
 
     @field_validator("prompt")
     @classmethod
@@ -62,7 +66,10 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
 
     @model_validator(mode="after")
     def _check(self) -> GenerateRequest:
+        from explainlm.services.explain import check_forbidden
+
         check_methods(self.methods, self.params)
+        check_forbidden(self.methods, self.forbid)
         check_output_file(self.html, "--html")
         return self
 
@@ -102,6 +109,7 @@ class GenerateResult:
 def attribute(request: GenerateRequest, generator: Any, progress: Any = None) -> Any:
     """Generate (or teacher-force) and attribute with every method in one call."""
     from explainlm.generation import explain_generation
+    from explainlm.services.explain import auto_params
 
     return explain_generation(
         [request.prompt],
@@ -114,9 +122,10 @@ def attribute(request: GenerateRequest, generator: Any, progress: Any = None) ->
         granularity=request.granularity,
         do_sample=request.sample,
         seed=request.seed,
-        method_params=request.params,
+        method_params=auto_params(request.methods, request.params, request.forbid),
         max_batch_tokens=request.max_batch_tokens,
         progress=progress,
+        check=request.check,
     )
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -48,13 +49,18 @@ class PredictResult:
         )
 
 
+def predict_texts(request: PredictRequest, clf: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """The predictions of ``texts`` (the unit a chunk or a Ray shard runs)."""
+    kw: dict[str, Any] = {"truncation": request.truncate}
+    if clf.task == "generator":
+        kw["max_new_tokens"] = request.max_new_tokens
+    return [p.to_dict() for p in clf.predict(list(texts), **kw)]
+
+
 def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
     """Predict every text, storing each chunk as it is done."""
     texts = request.read_texts()
     clf = ctx.task(request.model, request.task, **request.task_options())
-    kw: dict[str, Any] = {"truncation": request.truncate}
-    if clf.task == "generator":
-        kw["max_new_tokens"] = request.max_new_tokens
     result = PredictResult(None, request.model)
     extra = {"n_texts": len(texts), **clf.describe(), "truncate": request.truncate}
     with (
@@ -65,7 +71,7 @@ def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
         result.run_id = run.run_id
         for start in range(0, len(texts), CHUNK):
             chunk = texts[start : start + CHUNK]
-            out = [p.to_dict() for p in clf.predict(chunk, **kw)]
+            out = predict_texts(request, clf, chunk)
             if ctx.store is not None:
                 ctx.store.add_predictions(run.run_id, out, start=start)
             result.predictions += out

@@ -184,12 +184,12 @@ def results_doc(store: Any, rec: Any) -> dict[str, Any]:
     """A run's results in its command's ``--json`` shapes (with summaries), else its tables."""
     if rec.command == "explain":
         from explainlm.report.heatmap import summary
+        from explainlm.services.explain import agreement_docs
 
+        exps = store.load_explanations(rec.run_id)
         out: dict[str, Any] = {
-            "explanations": [
-                {**e.to_json_doc(), "summary": summary(e)}
-                for e in store.load_explanations(rec.run_id)
-            ]
+            "explanations": [{**e.to_json_doc(), "summary": summary(e)} for e in exps],
+            "agreement": agreement_docs(exps),
         }
         if rec.summary and rec.summary.get("faithfulness"):
             out["faithfulness"] = rec.summary["faithfulness"]

@@ -26,9 +26,12 @@ export function clear(node) {
 export const fmt = (v, digits = 3) =>
   v === null || v === undefined || Number.isNaN(v) ? "–" : (v >= 0 ? "+" : "") + v.toFixed(digits);
 
-/** Red pushes towards the target, blue against; alpha by |score| / scale. */
-export function heatColor(score, scale) {
-  const a = scale > 0 ? Math.min(Math.abs(score) / scale, 1) : 0;
+/**
+ * Red pushes towards the target, blue against; alpha by |score| / scale, times the strength the
+ * faithfulness check measured (verdict.color_strength), so tiny effects look faint.
+ */
+export function heatColor(score, scale, strength = 1) {
+  const a = scale > 0 ? Math.min(Math.abs(score) / scale, 1) * strength : 0;
   const rgb = score > 0 ? "220,38,38" : "37,99,235";
   return `rgba(${rgb},${(a * 0.85).toFixed(2)})`;
 }
@@ -58,14 +61,34 @@ export function hoverValue(node, text) {
 export function heatmap(exp) {
   const scores = exp.scores.map((s) => (s === null ? 0 : s));
   const scale = Math.max(0, ...scores.map(Math.abs));
+  const strength = exp.verdict ? exp.verdict.color_strength : 1;
   const box = el("div", { class: "heat" });
   exp.units.forEach((unit, i) => {
-    const span = el("span", { class: "unit", style: `background:${heatColor(scores[i], scale)}` });
+    const span = el("span", { class: "unit", style: `background:${heatColor(scores[i], scale, strength)}` });
     span.textContent = unit;
     hoverValue(span, `${unit.trim() || unit}: ${fmt(scores[i], 4)}`);
     box.append(span, " ");
   });
   return box;
+}
+
+/** One-line explanations of the terms the views show (the same as the reports'). */
+export const GLOSSARY = {
+  prob: "the model's probability of the explained label (0–1)",
+  comprehensiveness: "how much the prediction drops when the method's top 10/20/50% of words are removed (higher = the method found what matters)",
+  sufficiency: "how much the prediction drops when only those top words are kept (lower = they suffice)",
+  random: "the same drop for words picked at random: a faithful method must beat it",
+  "δ": "integrated gradients' completeness gap: Σ scores − (f(text) − f(baseline)); near 0 is good",
+  token_logprob: "log-probability of each generated token (0 = certain; −2.3 = 10%)",
+  token_prob: "probability of each generated token (0–1)",
+  sequence_logprob: "log-probability of the whole continuation (sum over its tokens)",
+  "log p": "log-probability of the generated token (0 = certain; −2.3 = 10%)",
+  "Spearman ρ": "rank agreement of two methods' scores (1 = same order, 0 = unrelated)",
+};
+
+/** A term with its one-line explanation on hover. */
+export function term(name, label = name) {
+  return el("abbr", { title: GLOSSARY[name] || "" }, label);
 }
 
 /** The colour legend: of a classifier's label (explain), or of a generated token (generate). */
@@ -80,8 +103,38 @@ export function legend(kind = "explain") {
     el("span", { class: "swatch", style: "background:rgba(220,38,38,.8)" }),
     up,
     el("span", { class: "swatch", style: "background:rgba(37,99,235,.8)" }),
-    `${down} · ${hover}`,
+    `${down} · ${hover}` +
+      (kind === "explain"
+        ? " · full colour = removing the top words lowers p(label) by ≥ 0.25; faint = the prediction barely depends on them"
+        : ""),
   );
+}
+
+const VERDICT_WORDS = {
+  passes: "passes the faithfulness check",
+  fails: "fails the faithfulness check: not evidence of why",
+  undecided: "one unit: the check cannot judge",
+  unchecked: "faithfulness not checked",
+};
+
+/** The verdict badge of an attribution's check, with its numbers (each term explained on hover). */
+export function verdictLine(doc) {
+  const v = doc.verdict || { status: doc.check ? "unchecked" : "unchecked" };
+  const words = VERDICT_WORDS[v.status] + (v.weak ? " (weak effect)" : "");
+  const line = el("div", { class: "check" }, el("span", { class: `verdict ${v.status}` }, words));
+  if (doc.check) {
+    line.append(
+      " ",
+      el(
+        "span",
+        { class: "muted" },
+        term("comprehensiveness"), ` ${fmt(doc.check.comprehensiveness)} · `,
+        term("random"), ` ${fmt(v.random_comprehensiveness)} · `,
+        term("sufficiency"), ` ${fmt(doc.check.sufficiency)}`,
+      ),
+    );
+  }
+  return line;
 }
 
 /** A token as a header: whitespace made visible (a newline is ↵, a tab ⇥, a lone space ·). */
@@ -104,6 +157,7 @@ export function probs(p) {
 
 /** A generation attribution matrix: rows are generated tokens, columns their sources. */
 export function matrix(a) {
+  const strength = a.verdict ? a.verdict.color_strength : 1;
   const live = [];
   a.matrix.forEach((row) =>
     row.forEach((v, j) => {
@@ -119,13 +173,13 @@ export function matrix(a) {
   const table = el("table", { class: "matrix" }, el("thead", {}, head));
   const body = el("tbody");
   a.target_units.forEach((t, i) => {
-    const tr = el("tr", {}, el("th", { class: "tgt", title: `${JSON.stringify(t)} · log p = ${fmt(a.target_logprobs[i])}` }, visible(t)));
+    const tr = el("tr", {}, el("th", { class: "tgt", title: `${JSON.stringify(t)} · log p = ${fmt(a.target_logprobs[i])} (${GLOSSARY["log p"]})` }, visible(t)));
     a.matrix[i].forEach((v, j) => {
       if (v === null) {
         tr.append(el("td", { class: "none" }));
         return;
       }
-      const td = el("td", { style: `background:${heatColor(v, scale)}` }, v.toFixed(2));
+      const td = el("td", { style: `background:${heatColor(v, scale, strength)}` }, v.toFixed(2));
       hoverValue(td, `${t.trim() || t} ← ${a.source_units[j].trim() || a.source_units[j]}: ${fmt(v, 4)}`);
       tr.append(td);
     });

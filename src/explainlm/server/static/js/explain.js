@@ -3,7 +3,7 @@ import { runWork } from "./api.js";
 import { clear, el } from "./dom.js";
 import { exportButtons, explanationsView, generationView } from "./views.js";
 
-const DEFAULT = ["occlusion", "integrated_gradients"];
+const DEFAULT = ["auto"];
 
 /** A progress bar with a cancel button while a background job runs. */
 export function progressBox() {
@@ -73,6 +73,8 @@ export const explainPage = {
     const labels = el("input", { id: "explain-labels", placeholder: "negative,positive", size: 24 });
     const labelsBox = el("label", { hidden: true }, "labels (comma-separated)", labels);
     const gran = el("select", { id: "explain-granularity" }, el("option", {}, "word"), el("option", {}, "sentence"), el("option", {}, "token"));
+    const check = el("input", { id: "explain-check", type: "checkbox", checked: true });
+    const checkBox = el("label", { class: "check", title: "Compute each explanation's faithfulness check (auto always does)" }, check, "faithfulness check");
     const button = el("button", { id: "explain-run", type: "submit" }, "Explain");
     const out = el("div", { id: "explain-result" });
     const status = el("div", { id: "explain-status" });
@@ -85,7 +87,7 @@ export const explainPage = {
       el("label", {}, "text", text),
       el("div", { class: "row" }, el("label", {}, "model", model), el("label", {}, "task", task), labelsBox, el("label", {}, "granularity", gran)),
       methodBoxes("explain-method", DEFAULT, methods.methods, limits.max_methods),
-      el("div", { class: "row" }, button),
+      el("div", { class: "row" }, checkBox, button),
     );
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -97,14 +99,13 @@ export const explainPage = {
       }
       const generating = task.value === "generate";
       // always a background job: progress (loading the model, then the passes) and a cancel button
-      const body = { text: text.value, model: model.value, methods, granularity: gran.value, summary: true, async: true };
+      const body = { text: text.value, model: model.value, methods, granularity: gran.value, summary: true, check: check.checked, async: true };
       if (generating && gran.value === "sentence") body.granularity = "word";
       if (generating) {
         body.prompt = body.text;
         delete body.text;
         body.max_new_tokens = 5;
       } else {
-        body.faithfulness = true;
         if (task.value === "zero_shot") {
           body.task = "zero_shot";
           if (labels.value.trim()) body.labels = labels.value;

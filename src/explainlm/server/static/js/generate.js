@@ -31,7 +31,7 @@ export const generatePage = {
         el("label", {}, "target text", targetText),
         el("label", {}, "target", target),
       ),
-      methodBoxes("generate-method", ["occlusion"], methods.methods, limits.max_methods),
+      methodBoxes("generate-method", ["auto"], methods.methods, limits.max_methods),
       el("div", { class: "row" }, button),
     );
     form.addEventListener("submit", async (ev) => {

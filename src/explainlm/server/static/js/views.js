@@ -1,6 +1,17 @@
 // Rendering of the API's documents: explanations (with faithfulness) and generation matrices.
 import { download } from "./api.js";
-import { el, fmt, heatmap, legend, matrix, probs } from "./dom.js";
+import { el, fmt, heatmap, legend, matrix, probs, term, verdictLine } from "./dom.js";
+
+/** "auto → context_cite" for an attribution auto chose, else the method. */
+const methodName = (d) => (d.auto ? `auto → ${d.auto.chosen}` : d.method);
+
+/** auto's reason and any warning. */
+function whyLines(d) {
+  return [
+    d.auto ? el("div", { class: "why" }, d.auto.reason) : null,
+    ...(d.warnings || []).filter((w) => !d.auto || !d.auto.reason.includes(w)).map((w) => el("div", { class: "warning" }, w)),
+  ];
+}
 
 /** Group explanation indices by text, keeping order. */
 function byText(exps) {
@@ -28,6 +39,7 @@ function faithLine(f) {
 export function explanationsView(doc) {
   const exps = doc.explanations || [];
   const faith = new Map((doc.faithfulness || []).map((f) => [f.index, f]));
+  const agree = new Map((doc.agreement || []).map((a) => [a.text, a.sentence]));
   const out = el("div", { class: "explanations" });
   for (const [text, idx] of byText(exps)) {
     const first = exps[idx[0]];
@@ -37,8 +49,9 @@ export function explanationsView(doc) {
         "div",
         { class: "prediction" },
         el("div", { class: "text" }, text),
-        el("div", {}, "predicted ", el("b", { class: "predicted" }, predicted), ` · explaining ${first.target}`),
+        el("div", {}, "predicted ", el("b", { class: "predicted" }, predicted), ` · explaining `, term(first.target.split(":")[0], first.target)),
         probs(first.probs),
+        agree.get(text) ? el("div", { class: "agree muted" }, agree.get(text)) : null,
       ),
     );
     const grid = el("div", { class: "grid" });
@@ -47,12 +60,14 @@ export function explanationsView(doc) {
       grid.append(
         el(
           "div",
-          { class: "card", "data-method": e.method },
-          el("h3", {}, e.method),
+          { class: `card ${e.verdict ? e.verdict.status : ""}`, "data-method": e.method, "data-verdict": e.verdict ? e.verdict.status : "unchecked" },
+          el("h3", {}, methodName(e)),
+          verdictLine(e),
           heatmap(e),
           e.summary ? el("div", { class: "summary" }, e.summary) : null,
+          whyLines(e),
           faithLine(faith.get(i)),
-          e.delta !== undefined && e.delta !== null ? el("div", { class: "muted" }, `completeness δ = ${e.delta.toExponential(1)}`) : null,
+          e.delta !== undefined && e.delta !== null ? el("div", { class: "muted" }, "completeness ", term("δ"), ` = ${e.delta.toExponential(1)}`) : null,
         ),
       );
     }
@@ -78,9 +93,15 @@ export function generationView(doc) {
   }
   for (const a of atts) {
     out.append(
-      el("h3", {}, `${a.method} · ${a.target}`),
-      a.summary ? el("div", { class: "summary" }, a.summary) : null,
-      matrix(a),
+      el(
+        "div",
+        { class: `gen-attribution ${a.verdict ? a.verdict.status : ""}`, "data-method": a.method, "data-verdict": a.verdict ? a.verdict.status : "unchecked" },
+        el("h3", {}, `${methodName(a)} · `, term(a.target)),
+        verdictLine(a),
+        a.summary ? el("div", { class: "summary" }, a.summary) : null,
+        whyLines(a),
+        matrix(a),
+      ),
     );
   }
   out.append(legend("generate"));
