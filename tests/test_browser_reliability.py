@@ -75,18 +75,27 @@ def test_explain_is_a_background_job_with_progress_and_cancel(page: Any, served:
     lock.acquire()  # the job starts, then waits for the model: it shows progress and can be cancelled
     try:
         page.click("#explain-run")
-        page.wait_for_selector("#explain-status .progress button:not([hidden])", timeout=30_000)
+        page.wait_for_selector("#explain-status .progress button:not([hidden])", timeout=60_000)
+        # running (not merely queued: a queued job cancelled never starts a run), on its first stage
+        sync_api.expect(page.locator("#explain-status .progress span")).to_contain_text(
+            "running", timeout=60_000
+        )
         assert posted[-1]["async"] is True
         shot(page, "explain-progress")
         page.click("#explain-status .progress button")
     finally:
         lock.release()
-    sync_api.expect(page.locator("#notice")).to_have_text("cancelled", timeout=30_000)
+    sync_api.expect(page.locator("#notice")).to_have_text("cancelled", timeout=60_000)
     assert polled  # it polled GET /api/jobs/{id}
-    runs = open_store().list_runs(command="explain")
+    deadline = time.time() + 30  # the job stops at its next step, then its run is closed
+    while time.time() < deadline:
+        runs = open_store().list_runs(command="explain")
+        if runs and runs[0].status != "running":
+            break
+        time.sleep(0.1)
     assert runs and runs[0].status == "cancelled"
     page.click("#explain-run")  # the same again, not held: it runs to the end
-    page.wait_for_selector("#explain-result .card", timeout=30_000)
+    page.wait_for_selector("#explain-result .card", timeout=60_000)
     assert page.query_selector("#explain-status .progress") is None
 
 
@@ -116,11 +125,11 @@ def test_an_error_keeps_the_previous_result(page: Any, served: Any) -> None:
     url, _ = served
     explain_page(page, url, "A fine film.")
     page.click("#explain-run")
-    page.wait_for_selector("#explain-result .card", timeout=30_000)
+    page.wait_for_selector("#explain-result .card", timeout=60_000)
     first = page.text_content("#explain-result .prediction .text")
     page.fill("#explain-text", "word " * 1000)  # over the server's 4000 characters: refused
     page.click("#explain-run")
-    sync_api.expect(page.locator("#notice")).to_contain_text("too long", timeout=30_000)
+    sync_api.expect(page.locator("#notice")).to_contain_text("too long", timeout=60_000)
     assert page.text_content("#explain-result .prediction .text") == first
 
 
@@ -129,7 +138,7 @@ def test_sentence_granularity(page: Any, served: Any) -> None:
     explain_page(page, url, "A fine film. The ending is dull!")
     page.select_option("#explain-granularity", "sentence")
     page.click("#explain-run")
-    page.wait_for_selector("#explain-result .card", timeout=30_000)
+    page.wait_for_selector("#explain-result .card", timeout=60_000)
     units = [s.text_content() for s in page.query_selector_all(".card >> nth=0 >> .heat span.unit")]
     assert units == ["A fine film.", "The ending is dull!"]
 
@@ -145,7 +154,7 @@ def test_generation_headers_show_whitespace_and_its_own_legend(page: Any, served
     for box in page.query_selector_all("input[name=explain-method]"):
         box.set_checked(box.get_attribute("value") == "occlusion")
     page.click("#explain-run")
-    page.wait_for_selector("#explain-result table.matrix", timeout=30_000)
+    page.wait_for_selector("#explain-result table.matrix", timeout=60_000)
     heads = [h.text_content() for h in page.query_selector_all("table.matrix th.src")]
     assert all(h.strip() for h in heads)  # no blank header
     assert any("↵" in h for h in heads)
