@@ -59,7 +59,10 @@ def ensure_calibration(
         req = CalibrateRequest(model=model, model_key=key, candidates=list(CANDIDATES))
         with ctx.recorded_run(req, model=model, extra=classifier.describe()) as run:
             with ctx.progress.stage_of("calibrating auto (once per model)"):
-                cal = calibrate(classifier, CANDIDATES, max_batch_tokens=max_batch_tokens)
+                cal = calibrate(
+                    classifier, CANDIDATES, max_batch_tokens=max_batch_tokens,
+                    cancel_check=ctx.progress.check,
+                )  # fmt: skip
             run.summary = {"calibration": cal.to_dict()}
     remember(cal)
     return cal
