@@ -140,6 +140,7 @@ class ClassificationContract:
         if granularity == "token" and token_scores is None:
             raise UserError(f"{method.name} gave no token scores")
         diagnostics = attribution.output_diagnostics(0)
+        diagnostics.setdefault("precision", self.precision_of(method))
         delta = diagnostics.get("delta")
         probs = item.scores.softmax(-1)
         labels = self.classifier.labels
