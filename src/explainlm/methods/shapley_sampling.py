@@ -47,23 +47,25 @@ def kernel_coalitions(d: int, n: int, rng: np.random.Generator) -> tuple[np.ndar
 
 
 def size_budget(d: int, n: int) -> dict[int, int]:
-    """Rows per size s ≤ d/2 (a coalition and its complement: two rows): the budget ``n`` split
-    evenly over the sizes, a size with fewer coalitions than its share enumerated whole."""
+    """Rows per size group s ≤ d/2 (a coalition of size s and its complement of size d − s: two
+    rows): the budget ``n`` split evenly over the sizes 1..d−1 (the middle size d/2 is one size,
+    the others two), a size with fewer coalitions than its share enumerated whole."""
     cap = {s: math.comb(d, s) * (1 if 2 * s == d else 2) for s in range(1, d // 2 + 1)}
+    sizes = {s: 1 if 2 * s == d else 2 for s in cap}  # how many coalition sizes a group covers
     budget = dict.fromkeys(cap, 0)
     left = max(n, 0) - max(n, 0) % 2
-    open_sizes = list(cap)
-    while left >= 2 and open_sizes:
-        share = max(2, (left // len(open_sizes)) // 2 * 2)
+    open_groups = list(cap)
+    while left >= 2 and open_groups:
+        per_size = left / sum(sizes[s] for s in open_groups)
         progressed = False
-        for s in list(open_sizes):
-            take = min(share, cap[s] - budget[s], left)
+        for s in list(open_groups):
+            take = min(max(2, int(per_size * sizes[s])), cap[s] - budget[s], left)
             take -= take % 2
             budget[s] += take
             left -= take
             progressed = progressed or take > 0
             if cap[s] - budget[s] < 2:
-                open_sizes.remove(s)
+                open_groups.remove(s)
             if left < 2:
                 break
         if not progressed:
