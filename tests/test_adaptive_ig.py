@@ -124,6 +124,3 @@ def test_adaptive_on_generated_tokens(tiny_llama) -> None:
         rtol=1e-5,
         atol=1e-7,
     )
-    if res.diagnostics["converged"]:
-        # the per-token targets are log-probs: the bound is tol × max(1, |f(x) − f(x′)|) per token
-        assert np.all(np.abs(res.delta) <= 1e-3 * np.maximum(1, 50.0))

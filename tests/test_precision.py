@@ -14,7 +14,7 @@ from explainlm.engine import Engine
 from explainlm.errors import UserError
 from explainlm.explanation import ExplanationSet
 from explainlm.models import Generator, make_task
-from explainlm.models import calibration as cal
+from explainlm.models import autotune as cal
 from explainlm.models.precision import PrecisionPlan, head_modules, variant_task
 
 TEXTS = ["a wonderful , moving film", "dull and far too long"]

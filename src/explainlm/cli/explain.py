@@ -10,7 +10,6 @@ from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
-    BudgetOpt,
     DeviceOpt,
     GranularityOpt,
     HtmlOpt,
@@ -18,10 +17,12 @@ from explainlm.cli.common import (
     JsonOpt,
     LabelsOpt,
     LimitOpt,
+    MeasuredBudgetOpt,
     MethodOpt,
     ModelOpt,
     NoTruncateOpt,
     ParamOpt,
+    PrecisionOpt,
     TemplateOpt,
     TextColumnOpt,
     TextsArg,
@@ -30,7 +31,6 @@ from explainlm.cli.common import (
     emit_json,
     report_written,
 )
-from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import build_request
 from explainlm.services.common import parse_params, unescape
 from explainlm.services.explain import DEFAULT_METHODS
@@ -116,11 +116,12 @@ def explain_cmd(
     input_file: InputOpt = None,
     text_column: TextColumnOpt = "text",
     limit: LimitOpt = None,
-    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: MeasuredBudgetOpt = None,
     top_k: TopKOpt = 5,
     no_truncate: NoTruncateOpt = False,
     device: DeviceOpt = None,
     mixed_precision: MixedOpt = False,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     faithfulness: FaithfulnessOpt = False,
@@ -151,10 +152,11 @@ def explain_cmd(
         input=input_file,
         text_column=text_column,
         limit=limit,
-        max_batch_tokens=max_batch_tokens,
+        **({"max_batch_tokens": max_batch_tokens} if max_batch_tokens else {}),
         truncate=not no_truncate,
         device=device,
         mixed_precision=mixed_precision,
+        precision=precision,
         html=html,
         faithfulness=faithfulness,
     )

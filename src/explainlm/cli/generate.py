@@ -9,20 +9,20 @@ from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
-    BudgetOpt,
     DeviceOpt,
     GranularityOpt,
     HtmlOpt,
     JsonOpt,
+    MeasuredBudgetOpt,
     MethodOpt,
     ModelOpt,
     ParamOpt,
+    PrecisionOpt,
     cli_context,
     console,
     emit_json,
     report_written,
 )
-from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import build_request
 from explainlm.services.common import unescape
 
@@ -51,8 +51,9 @@ def generate_cmd(
     ] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     param: ParamOpt = None,
-    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: MeasuredBudgetOpt = None,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:
@@ -82,8 +83,9 @@ def generate_cmd(
         sample=sample,
         seed=seed,
         params=param or [],
-        max_batch_tokens=max_batch_tokens,
+        **({"max_batch_tokens": max_batch_tokens} if max_batch_tokens else {}),
         device=device,
+        precision=precision,
         html=html,
     )
     res = service.run(req, cli_context(device))

@@ -16,6 +16,7 @@ from explainlm.cli.common import (
     LimitOpt,
     ModelOpt,
     NoTruncateOpt,
+    PrecisionOpt,
     TemplateOpt,
     TextColumnOpt,
     TextsArg,
@@ -57,6 +58,7 @@ def predict(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, … (default: cuda when present).")
     ] = None,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Predict labels and probabilities.
@@ -86,6 +88,7 @@ def predict(
         max_new_tokens=max_new_tokens,
         truncate=not no_truncate,
         device=device,
+        precision=precision,
     )
     res = service.run(req, cli_context(device))
     if as_json:

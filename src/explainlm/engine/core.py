@@ -28,8 +28,8 @@ import torch
 from explainlm.engine.classification import ClassificationContract
 from explainlm.engine.continuation import ContinuationScoring
 from explainlm.engine.contract import item_torch_generator
+from explainlm.models.autotune import resolve_precision
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
-from explainlm.models.calibration import resolve_precision
 from explainlm.models.precision import PrecisionPlan, model_kind, pass_context, variant_task
 from explainlm.models.wrapper import Batch, Encoding, eager_attention
 from explainlm.progress import Progress, as_progress

@@ -10,7 +10,7 @@ A *precision* names how the passes of a job run:
 * ``int8`` — dynamic int8 quantization of the linear layers (weights int8, activations quantized
   per pass; ``torch.ao.quantization.quantize_dynamic``); the output head stays float32. It has no
   backward pass: gradient methods run in the best gradient precision instead (``fp32`` or ``bf16``);
-* ``auto`` — chosen per machine and model by a one-time measurement (:mod:`.calibration`).
+* ``auto`` — chosen per machine and model by a one-time measurement (:mod:`.autotune`).
 
 The variants are copies made once per loaded model and kept beside it (the float32 model is never
 modified, so other jobs on the same model are unaffected). :class:`PrecisionPlan` is what a job
@@ -80,7 +80,7 @@ class PrecisionPlan:
         """A plan for an explicit precision (``int8``: gradients in float32)."""
         check_precision(precision)
         if precision == "auto":
-            raise ValueError("auto is resolved by explainlm.models.calibration.resolve_precision")
+            raise ValueError("auto is resolved by explainlm.models.autotune.resolve_precision")
         backward = "fp32" if precision == "int8" else precision
         return cls(precision, backward, bf16_mode, precision, reason="as requested")
 

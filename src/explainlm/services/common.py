@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
@@ -165,6 +165,23 @@ class BudgetOptions(BaseModel):
     max_batch_tokens: int = Field(
         DEFAULT_MAX_BATCH_TOKENS, ge=16, description="Token budget per pass (rows × padded length)."
     )
+
+
+class PrecisionOptions(BaseModel):
+    """Numeric precision of the model passes (see docs/performance.md)."""
+
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto",
+        description="auto (bf16/int8 where measured faster on this machine; the pass size too), "
+        "fp32, bf16, or int8 (forward passes; gradients in fp32).",
+    )
+
+    def pass_tokens(self) -> int | None:
+        """The token budget to use: the one given, or ``None`` (the measured one) under ``auto``."""
+        given = getattr(self, "max_batch_tokens", None)
+        if self.precision == "auto" and "max_batch_tokens" not in self.model_fields_set:
+            return None
+        return given
 
 
 def gather_texts(

@@ -23,6 +23,7 @@ from explainlm.services.common import (
     BudgetOptions,
     CsvList,
     MethodParams,
+    PrecisionOptions,
     TaskOptions,
     TextsInput,
     check_methods,
@@ -33,7 +34,7 @@ CHUNK = 64  # texts per explain() call and stored chunk
 FAITHFULNESS_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)  # ERASER's top-k% bins
 
 
-class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
+class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm explain``."""
 
     command: ClassVar[str] = "explain"
@@ -103,10 +104,11 @@ def explain_texts(
         contrast=request.contrast,
         granularity=request.granularity,
         method_params=request.params,
-        max_batch_tokens=request.max_batch_tokens,
+        max_batch_tokens=request.pass_tokens(),
         truncation=request.truncate,
         progress=progress,
         mixed_precision=request.mixed_precision,
+        precision=request.precision,
     )
 
 
@@ -151,7 +153,7 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
             f"{request.model} as {clf.task} is not a classifier: use generate to explain generation"
         )
     result = ExplainResult(None, request.model, ExplanationSet([]), None, request.summary)
-    extra = {"n_texts": len(texts), **clf.describe()}
+    extra = {"n_texts": len(texts), **clf.describe(), "precision": request.precision}
     with (
         ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model, extra=extra) as run,

@@ -22,13 +22,14 @@ from explainlm.services.common import (
     CsvList,
     MethodParams,
     ModelOptions,
+    PrecisionOptions,
     check_methods,
 )
 
 DEFAULT_METHODS = ["occlusion"]
 
 
-class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
+class GenerateRequest(ModelOptions, BudgetOptions, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm generate``."""
 
     command: ClassVar[str] = "generate"
@@ -113,8 +114,9 @@ def attribute(request: GenerateRequest, generator: Any, progress: Any = None) ->
         do_sample=request.sample,
         seed=request.seed,
         method_params=request.params,
-        max_batch_tokens=request.max_batch_tokens,
+        max_batch_tokens=request.pass_tokens(),
         progress=progress,
+        precision=request.precision,
     )
 
 

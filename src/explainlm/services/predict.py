@@ -14,12 +14,12 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
-from explainlm.services.common import TaskOptions, TextsInput
+from explainlm.services.common import PrecisionOptions, TaskOptions, TextsInput
 
 CHUNK = 32  # texts per stored chunk (progress and cancellation points)
 
 
-class PredictRequest(TaskOptions, TextsInput, ServiceRequest):
+class PredictRequest(TaskOptions, TextsInput, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm predict``."""
 
     command: ClassVar[str] = "predict"
@@ -49,12 +49,20 @@ class PredictResult:
 def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
     """Predict every text, storing each chunk as it is done."""
     texts = request.read_texts()
+    from explainlm.models.autotune import resolve_precision
+    from explainlm.models.precision import model_kind, variant_task
+
     clf = ctx.task(request.model, request.task, **request.task_options())
+    plan = resolve_precision(request.precision, clf)
+    runner = variant_task(clf, model_kind(plan, "forward"))
     kw: dict[str, Any] = {"truncation": request.truncate}
+    if clf.task != "generator" and plan.forward_batch_tokens:
+        kw["max_batch_tokens"] = plan.forward_batch_tokens
     if clf.task == "generator":
         kw["max_new_tokens"] = request.max_new_tokens
     result = PredictResult(None, request.model)
     extra = {"n_texts": len(texts), **clf.describe(), "truncate": request.truncate}
+    extra["precision"] = plan.mode("forward")
     with (
         ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model, extra=extra) as run,
@@ -63,7 +71,7 @@ def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
         result.run_id = run.run_id
         for start in range(0, len(texts), CHUNK):
             chunk = texts[start : start + CHUNK]
-            out = [p.to_dict() for p in clf.predict(chunk, **kw)]
+            out = [p.to_dict() for p in runner.predict(chunk, **kw)]
             if ctx.store is not None:
                 ctx.store.add_predictions(run.run_id, out, start=start)
             result.predictions += out

@@ -7,7 +7,7 @@ How ``auto`` decides (see docs/performance.md):
    CPU) dynamic int8 are. Models under :data:`MIN_PARAMETERS` parameters stay float32 unmeasured:
    their matrix products are too small for the bf16/int8 kernels to pay, and a measurement of
    millisecond passes would decide by noise.
-2. **Measurement** (once per machine and model, cached in ``$EXPLAINLM_HOME/calibration.json``):
+2. **Measurement** (once per machine and model, cached in ``$EXPLAINLM_HOME/autotune.json``):
    a synthetic batch of the model's own kind is timed in interleaved rounds (the best of each
    candidate's rounds counts): forward passes in fp32, bf16 weights, bf16 autocast and int8;
    forward + backward passes in fp32, bf16 weights and bf16 autocast. A candidate replaces fp32 only
@@ -46,7 +46,7 @@ BUDGETS = (1024, 2048, 4096)
 MEASURE_BUDGET = 2048
 SEQ_LEN = 32  # tokens per synthetic row: a typical sentence inside its template
 ROUNDS = 2
-CACHE_FILE = "calibration.json"
+CACHE_FILE = "autotune.json"
 CPU_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
 
