@@ -170,6 +170,22 @@ def test_decision_rule() -> None:
         cpu,
     )
     assert (plan.forward, plan.backward, plan.bf16_mode) == ("bf16", "bf16", "autocast")
+    # a fast forward candidate that moves the probabilities is refused
+    m = measured(
+        {"fp32": 1.0, "bf16-weights": 0.8, "bf16-autocast": 0.9, "int8": 0.3},
+        {"fp32": 1.0, "bf16-weights": 0.9, "bf16-autocast": 0.95},
+    )
+    m["max_prob_diff"] = {"fp32": 0.0, "bf16-weights": 0.002, "bf16-autocast": 0.002, "int8": 0.16}
+    plan = cal.decide(m, "amx_bf16", cpu)
+    assert (plan.forward, plan.backward) == ("bf16", "fp32")
+
+
+def test_agreement_is_the_largest_probability_change(bert_clf) -> None:
+    encodings = bert_clf.encode(list(cal.AGREEMENT_TEXTS))
+    ref = bert_clf.scores(encodings).softmax(-1)
+    out = variant_task(bert_clf, "int8").scores(encodings).softmax(-1)
+    assert cal.agreement(bert_clf, "int8") == pytest.approx(float((out - ref).abs().max()))
+    assert cal.agreement(bert_clf, "fp32") == 0.0
 
 
 def test_auto_keeps_integrated_gradients_in_float32(bert_clf) -> None:

@@ -11,8 +11,10 @@ How ``auto`` decides (see docs/performance.md):
    a synthetic batch of the model's own kind is timed in interleaved rounds (the best of each
    candidate's rounds counts): forward passes in fp32, bf16 weights, bf16 autocast and int8;
    forward + backward passes in fp32, bf16 weights and bf16 autocast. A candidate replaces fp32 only
-   if it is at least :data:`SPEEDUP_MARGIN` times faster. Then the pass size (rows × padded tokens)
-   is chosen among :data:`BUDGETS` for the chosen gradient and forward precisions.
+   if it is at least :data:`SPEEDUP_MARGIN` times faster, and a forward candidate only if its class
+   probabilities on a few fixed sentences (:data:`AGREEMENT_TEXTS`, in the task's template) stay
+   within :data:`MAX_PROB_DIFF` of float32's. Then the pass size (rows × padded tokens) is chosen
+   among :data:`BUDGETS` for the chosen gradient and forward precisions.
 3. The cache key is the machine (CPU model or GPU name, the relevant CPU flags, torch version and
    thread count) and the model (name, class, parameter count, task); a different machine, thread
    count or model measures again.
@@ -42,10 +44,21 @@ from explainlm.paths import home_dir
 
 MIN_PARAMETERS = 10_000_000
 SPEEDUP_MARGIN = 1.10
+MAX_PROB_DIFF = 0.01  # a forward candidate moving any class probability more than this is refused
+AGREEMENT_TEXTS = (
+    "A gorgeous, witty, seductive movie.",
+    "The plot is dull and the acting is even worse.",
+    "It is neither as funny nor as moving as it wants to be.",
+    "An uneven but often rewarding film about loss.",
+    "I would not recommend this to anyone.",
+    "The service was quick and the food arrived hot.",
+    "Patient reports mild chest pain after exercise.",
+    "The committee will meet again next Tuesday.",
+)
 BUDGETS = (1024, 2048, 4096)
 MEASURE_BUDGET = 2048
 SEQ_LEN = 32  # tokens per synthetic row: a typical sentence inside its template
-ROUNDS = 2
+ROUNDS = 3
 CACHE_FILE = "autotune.json"
 CPU_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
@@ -154,6 +167,8 @@ def resolve_precision(
 def decide(measured: dict[str, Any], bf16: str | None, device: torch.device) -> PrecisionPlan:
     """The plan from measured seconds per token (see the module docstring)."""
     fwd, bwd = measured["forward"], measured["backward"]
+    diffs = measured.get("max_prob_diff", {})
+    fwd = {k: v for k, v in fwd.items() if diffs.get(k, 0.0) <= MAX_PROB_DIFF}
 
     def best(times: dict[str, float]) -> str:
         fastest = min(times, key=lambda k: times[k])
@@ -247,6 +262,21 @@ def candidates(device: torch.device) -> tuple[list[str], list[str]]:
     return ["fp32", *bf16, *int8], ["fp32", *bf16]
 
 
+def agreement(task: Any, candidate: str) -> float:
+    """Largest |Δ probability| of any class between ``candidate`` and float32 on
+    :data:`AGREEMENT_TEXTS` (forward passes)."""
+    if candidate == "fp32":
+        return 0.0
+    kind, _, mode = candidate.partition("-")
+    plan = PrecisionPlan(kind, "fp32" if kind == "int8" else kind, mode or "weights")
+    encodings = task.encode(list(AGREEMENT_TEXTS))
+    with torch.no_grad():
+        ref = task.scores(encodings).softmax(-1)
+        with pass_context(plan, "forward", task.wrapper.device):
+            out = variant_task(task, model_kind(plan, "forward")).scores(encodings).softmax(-1)
+    return float((out - ref).abs().max())
+
+
 def measure(task: Any) -> dict[str, Any]:
     """Seconds per token of each candidate's forward and forward + backward passes, and the
     seconds per token of the fastest ones at each budget of :data:`BUDGETS`."""
@@ -259,10 +289,16 @@ def measure(task: Any) -> dict[str, Any]:
     for name, cands, backward in (("forward", fwd_c, False), ("backward", bwd_c, True)):
         fns = {c: _pass_fn(task, c, backward, rows) for c in cands}
         out[name] = {k: v / tokens for k, v in _time_interleaved(fns, device).items()}
+    out["max_prob_diff"] = {c: agreement(task, c) for c in fwd_c}
     out["budget"] = {}
     out["per_token_by_budget"] = {}
     for name, backward in (("forward", False), ("backward", True)):
-        chosen = min(out[name], key=lambda k: out[name][k])
+        ok = {
+            k: v
+            for k, v in out[name].items()
+            if backward or out["max_prob_diff"][k] <= MAX_PROB_DIFF
+        }
+        chosen = min(ok, key=lambda k: ok[k])
         fns = {str(b): _pass_fn(task, chosen, backward, max(1, b // per_row)) for b in BUDGETS}
         times = _time_interleaved(fns, device)
         per_token = {str(b): times[str(b)] / (max(1, b // per_row) * per_row) for b in BUDGETS}
