@@ -108,7 +108,6 @@ class Engine(ClassificationContract, ContinuationScoring):
         self._forward_clf = variant_task(classifier, model_kind(plan, "forward"))
         self._gradient_clf = variant_task(classifier, model_kind(plan, "backward"))
         self.forward_wrapper = self._forward_clf.wrapper
-        self._gradient_dtype = next(self._gradient_clf.wrapper.model.parameters()).dtype
         self.progress = as_progress(progress)
         self.passes = 0  # forward passes run (for tests and benchmarks)
         self.mixed_precision = mixed_precision
@@ -325,7 +324,7 @@ class Engine(ClassificationContract, ContinuationScoring):
                 if self._float32_gradients(self._method):
                     scores = self.classifier.class_scores(rep, inputs_embeds=part)
                 else:
-                    dtype = self._gradient_dtype
+                    dtype = next(self._gradient_clf.wrapper.model.parameters()).dtype
                     scores = self._gradient_clf.class_scores(rep, inputs_embeds=part.to(dtype))
                 v = self._values(scores.float(), owners[sl])
                 (g,) = torch.autograd.grad(v.sum(), part)

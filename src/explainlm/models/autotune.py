@@ -145,6 +145,8 @@ def resolve_precision(
     if isinstance(precision, PrecisionPlan):
         return precision
     check_precision(precision)
+    if getattr(task.wrapper, "kind", None) == "black_box":  # no weights: predictions only
+        return PrecisionPlan(requested=precision, source="default", reason="black-box model")
     if precision != "auto":
         return PrecisionPlan.fixed(precision)
     device = task.wrapper.device
