@@ -23,6 +23,7 @@ How ``auto`` decides (see docs/performance.md):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import time
@@ -41,6 +42,8 @@ from explainlm.models.precision import (
 )
 from explainlm.models.wrapper import Encoding
 from explainlm.paths import home_dir
+
+log = logging.getLogger(__name__)
 
 MIN_PARAMETERS = 10_000_000
 SPEEDUP_MARGIN = 1.10
@@ -159,6 +162,11 @@ def resolve_precision(
     entries = _load_cache()
     if key in entries and not refresh:
         return PrecisionPlan(**{**entries[key]["plan"], "source": "cached"})
+    log.warning(
+        "precision auto: measuring %s on this machine once (cached in %s; about a minute)",
+        task.wrapper.name,
+        cache_path(),
+    )
     measured = measure(task)
     plan = decide(measured, bf16_hardware(device), device)
     entries[key] = {"plan": plan.to_dict(), "measured": measured, "date": time.time()}
