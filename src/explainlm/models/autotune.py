@@ -61,7 +61,7 @@ AGREEMENT_TEXTS = (
 BUDGETS = (1024, 2048, 4096)
 MEASURE_BUDGET = 2048
 SEQ_LEN = 32  # tokens per synthetic row: a typical sentence inside its template
-ROUNDS = 3
+ROUNDS = 2
 CACHE_FILE = "autotune.json"
 CPU_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
@@ -248,10 +248,12 @@ def _pass_fn(task: Any, candidate: str, backward: bool, rows: int) -> Callable[[
     return run
 
 
-def _time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device) -> dict[str, float]:
+def _time_interleaved(
+    fns: dict[str, Callable[[], None]], device: torch.device, warmup: bool = True
+) -> dict[str, float]:
     """Best wall time of each function over :data:`ROUNDS` interleaved rounds (after a warm-up)."""
     times = {k: float("inf") for k in fns}
-    for fn in fns.values():
+    for fn in fns.values() if warmup else ():
         fn()
     for _ in range(ROUNDS):
         for k, fn in fns.items():
@@ -310,7 +312,7 @@ def measure(task: Any) -> dict[str, Any]:
         }
         chosen = min(ok, key=lambda k: ok[k])
         fns = {str(b): _pass_fn(task, chosen, backward, max(1, b // per_row)) for b in BUDGETS}
-        times = _time_interleaved(fns, device)
+        times = _time_interleaved(fns, device, warmup=False)  # the variant is warm already
         per_token = {str(b): times[str(b)] / (max(1, b // per_row) * per_row) for b in BUDGETS}
         out["per_token_by_budget"][name] = {"precision": chosen, **per_token}
         out["budget"][name] = int(min(per_token, key=lambda b: per_token[b]))
