@@ -206,6 +206,7 @@ def test_sampled_kernel_shap_approximates_exact(bert_clf) -> None:
     )[0]
     assert np.linalg.norm(np.subtract(lev.word_scores, exact.word_scores)) < err
 
+
 def test_lime_agrees_with_lime_package(bert_clf) -> None:
     lime_text = pytest.importorskip("lime.lime_text")
     text = "a wonderful , touching film that is never dull"
