@@ -100,6 +100,7 @@ def test_bad_precision_is_one_line_error(bert_clf) -> None:
 
 
 def test_auto_keeps_small_models_in_float32_without_measuring(bert_clf, monkeypatch) -> None:
+    monkeypatch.delenv("EXPLAINLM_PRECISION")
     monkeypatch.setattr(cal, "measure", lambda task: pytest.fail("measured a tiny model"))
     plan = cal.resolve_precision("auto", bert_clf)
     assert (plan.forward, plan.backward, plan.source) == ("fp32", "fp32", "default")
@@ -107,6 +108,7 @@ def test_auto_keeps_small_models_in_float32_without_measuring(bert_clf, monkeypa
 
 
 def test_auto_measures_once_and_caches_per_machine(bert_clf, monkeypatch) -> None:
+    monkeypatch.delenv("EXPLAINLM_PRECISION")
     monkeypatch.setattr(cal, "MIN_PARAMETERS", 0)
     monkeypatch.setattr(cal, "BUDGETS", (256, 512))
     monkeypatch.setattr(cal, "MEASURE_BUDGET", 256)
@@ -219,3 +221,20 @@ def test_generation_runs_in_the_requested_precision(tiny_llama) -> None:
     )[0]
     assert out.diagnostics["precision"] == "bf16-weights"
     assert ref.diagnostics["precision"] == "fp32"
+
+
+def test_environment_pins_what_auto_means(bert_clf, monkeypatch) -> None:
+    monkeypatch.setattr(cal, "measure", lambda task: pytest.fail("measured a pinned machine"))
+    monkeypatch.setattr(cal, "MIN_PARAMETERS", 0)
+    monkeypatch.setenv("EXPLAINLM_PRECISION", "bf16")
+    plan = cal.resolve_precision("auto", bert_clf)
+    assert (plan.forward, plan.backward, plan.requested, plan.source) == (
+        "bf16",
+        "bf16",
+        "auto",
+        "environment",
+    )
+    assert cal.resolve_precision("fp32", bert_clf).forward == "fp32"  # explicit wins
+    monkeypatch.setenv("EXPLAINLM_PRECISION", "fp16")
+    with pytest.raises(UserError, match="precision must be one of"):
+        cal.resolve_precision("auto", bert_clf)

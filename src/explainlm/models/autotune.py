@@ -15,7 +15,9 @@ How ``auto`` decides (see docs/performance.md):
    probabilities on a few fixed sentences (:data:`AGREEMENT_TEXTS`, in the task's template) stay
    within :data:`MAX_PROB_DIFF` of float32's. Then the pass size (rows × padded tokens) is chosen
    among :data:`BUDGETS` for the chosen gradient and forward precisions.
-3. The cache key is the machine (CPU model or GPU name, the relevant CPU flags, torch version and
+3. ``EXPLAINLM_PRECISION`` (``fp32``, ``bf16``, ``int8``) pins what ``auto`` means on a machine
+   without measuring (the test suite pins ``fp32``: its reference comparisons are float32).
+4. The cache key is the machine (CPU model or GPU name, the relevant CPU flags, torch version and
    thread count) and the model (name, class, parameter count, task); a different machine, thread
    count or model measures again.
 """
@@ -148,6 +150,10 @@ def resolve_precision(
     if isinstance(precision, PrecisionPlan):
         return precision
     check_precision(precision)
+    pinned = os.environ.get("EXPLAINLM_PRECISION", "auto")
+    if precision == "auto" and pinned != "auto":  # the machine's pinned meaning of auto
+        plan = PrecisionPlan.fixed(check_precision(pinned))
+        return PrecisionPlan(**{**plan.to_dict(), "requested": "auto", "source": "environment"})
     if getattr(task.wrapper, "kind", None) == "black_box":  # no weights: predictions only
         return PrecisionPlan(requested=precision, source="default", reason="black-box model")
     if precision != "auto":
