@@ -72,8 +72,23 @@ ParamOpt = Annotated[
     typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
 ]
 BudgetOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
+MeasuredBudgetOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-batch-tokens",
+        help="Token budget per pass (rows × padded length); default: measured for this machine "
+        "under --precision auto, else 2048.",
+    ),
+]
 GranularityOpt = Annotated[
     str, typer.Option(help="word | sentence (long texts: far fewer passes) | token")
+]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto | fp32 | bf16 | int8: auto uses bf16/int8 and the pass size a one-time "
+        "measurement on this machine finds fastest (docs/performance.md)."
+    ),
 ]
 NoTruncateOpt = Annotated[
     bool,

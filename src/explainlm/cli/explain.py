@@ -21,7 +21,6 @@ from explainlm.cli.backend import (
 )
 from explainlm.cli.common import (
     DEFAULT_MODEL,
-    BudgetOpt,
     DeviceOpt,
     EncodingOpt,
     GranularityOpt,
@@ -30,10 +29,12 @@ from explainlm.cli.common import (
     JsonOpt,
     LabelsOpt,
     LimitOpt,
+    MeasuredBudgetOpt,
     MethodOpt,
     ModelOpt,
     NoTruncateOpt,
     ParamOpt,
+    PrecisionOpt,
     TemplateOpt,
     TextColumnOpt,
     TextsArg,
@@ -42,7 +43,6 @@ from explainlm.cli.common import (
     emit_json,
     report_written,
 )
-from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import build_request
 from explainlm.services.common import parse_params, unescape
 from explainlm.services.explain import DEFAULT_METHODS
@@ -218,11 +218,12 @@ def explain_cmd(
     input_file: InputOpt = None,
     text_column: TextColumnOpt = "text",
     limit: LimitOpt = None,
-    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: MeasuredBudgetOpt = None,
     top_k: TopKOpt = 5,
     no_truncate: NoTruncateOpt = False,
     device: DeviceOpt = None,
     mixed_precision: MixedOpt = False,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     faithfulness: FaithfulnessOpt = False,
@@ -273,7 +274,7 @@ def _request(o: dict[str, Any]) -> Any:
     from explainlm.services import explain as service
 
     same = ("model", "target", "contrast", "granularity", "labels", "text_column", "limit",
-            "max_batch_tokens", "device", "mixed_precision", "html", "faithfulness",
+            "max_batch_tokens", "precision", "device", "mixed_precision", "html", "faithfulness",
             "recalibrate", "chunk_size", "encoding")  # fmt: skip
     return build_request(
         service.ExplainRequest,

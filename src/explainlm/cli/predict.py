@@ -28,6 +28,7 @@ from explainlm.cli.common import (
     LimitOpt,
     ModelOpt,
     NoTruncateOpt,
+    PrecisionOpt,
     TemplateOpt,
     TextColumnOpt,
     TextsArg,
@@ -69,6 +70,7 @@ def predict(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, … (default: cuda when present).")
     ] = None,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
     backend: BackendOpt = "local",
     address: AddressOpt = None,
@@ -107,6 +109,7 @@ def predict(
         truncate=not no_truncate,
         device=device,
         encoding=encoding,
+        precision=precision,
     )
     opts = backend_options(
         backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir, resume

@@ -148,6 +148,7 @@ class ClassificationContract:
         if sentence_scores is not None:  # every word carries its sentence's score
             word_scores = np.asarray(sentence_scores)[sentence_ids(enc.text, enc.word_spans)]
         diagnostics = attribution.output_diagnostics(0)
+        diagnostics.setdefault("precision", self.precision_of(method))
         delta = diagnostics.get("delta")
         probs = item.scores.softmax(-1)
         labels = self.classifier.labels

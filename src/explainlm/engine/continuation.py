@@ -34,6 +34,7 @@ class ContinuationScoring:
     """Continuation log-probs in shared passes (mixed into the engine; uses its wrapper and budget)."""
 
     wrapper: Any
+    forward_wrapper: Any  # the wrapper of the model variant forward passes run on
     max_batch_tokens: int
     _pass: Callable[..., contextlib.AbstractContextManager[Any]]
     _stage: Callable[..., None]
@@ -64,7 +65,7 @@ class ContinuationScoring:
         first removed token, so only the rest is run (:meth:`_reusing_prefixes`). Without it, rows
         that all share a prefix of ``min_shared_prefix`` tokens or more reuse that prefix.
         """
-        w = self.wrapper
+        w = self.forward_wrapper
         contexts = [c if len(c) else self._start_context(c) for c in contexts]
         if reads is not None and alternatives is not None:
             raise ValueError("give alternatives or reads, not both")
@@ -127,7 +128,7 @@ class ContinuationScoring:
         the budget counts suffix tokens plus a quarter of the cached prefix (memory). References
         are processed in waves so that only a few budgets' worth of caches is alive.
         """
-        w = self.wrapper
+        w = self.forward_wrapper
         n = len(contexts)
         if len(references) != n:
             raise ValueError("references needs one entry per row")
@@ -188,7 +189,7 @@ class ContinuationScoring:
         out: list[np.ndarray],
     ) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Run the reference rows in full (right-padded); fill their results; return their caches."""
-        w = self.wrapper
+        w = self.forward_wrapper
         alternatives, reads = extra
         caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         for idx in token_budget_batches([len(seqs[r]) for r in wave], self.max_batch_tokens):
@@ -225,7 +226,7 @@ class ContinuationScoring:
         a quarter of the pass: 49k-way logits at every position). Models whose head does more than
         one projection (logit soft-capping or scaling) get the full logits instead.
         """
-        w = self.wrapper
+        w = self.forward_wrapper
         model = w.model
         kw: dict[str, Any] = {
             "input_ids": ids.to(w.device),

@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
@@ -210,6 +210,22 @@ class BudgetOptions(BaseModel):
 
     max_batch_tokens: int = Field(
         DEFAULT_MAX_BATCH_TOKENS, ge=16, description="Token budget per pass (rows × padded length)."
+    )
+
+
+class PrecisionOptions(BaseModel):
+    """Numeric precision of the model passes and their size (see docs/performance.md)."""
+
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto",
+        description="auto (bf16/int8 where measured faster on this machine; the pass size too), "
+        "fp32, bf16, or int8 (forward passes; gradients in fp32).",
+    )
+    max_batch_tokens: int | None = Field(
+        None,
+        ge=16,
+        description="Token budget per pass (rows × padded length); None: the size measured for "
+        f"this machine under precision auto, else {DEFAULT_MAX_BATCH_TOKENS}.",
     )
 
 

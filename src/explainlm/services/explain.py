@@ -19,11 +19,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from explainlm.errors import UserError
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
 from explainlm.services.common import (
-    BudgetOptions,
     CsvList,
     MethodParams,
+    PrecisionOptions,
     TaskOptions,
     TextsInput,
     check_methods,
@@ -36,7 +37,7 @@ CHUNK = 64  # texts per explain() call and stored chunk
 FAITHFULNESS_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)  # ERASER's top-k% bins
 
 
-class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
+class ExplainRequest(TaskOptions, TextsInput, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm explain``."""
 
     command: ClassVar[str] = "explain"
@@ -163,6 +164,7 @@ def explain_texts(
         truncation=request.truncate,
         progress=progress,
         mixed_precision=request.mixed_precision,
+        precision=request.precision,
         check=request.check,
     )
 
@@ -245,7 +247,7 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
             f"{request.model} as {clf.task} is not a classifier: use generate to explain generation"
         )
     result = ExplainResult(None, request.model, ExplanationSet([]), None, request.summary)
-    extra = {"n_texts": len(texts), **clf.describe()}
+    extra = {"n_texts": len(texts), **clf.describe(), "precision": request.precision}
     with (
         ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model, extra=extra, resume=request.resume) as run,
@@ -277,7 +279,7 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
         if request.faithfulness:
             with ctx.progress.stage_of("scoring faithfulness"):
                 result.faithfulness = faithfulness_rows(
-                    result.explanations, clf, request.max_batch_tokens
+                    result.explanations, clf, request.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS
                 )
             run.summary["faithfulness"] = result.faithfulness
         if request.html:

@@ -18,10 +18,10 @@ from pydantic import Field, field_validator, model_validator
 from explainlm.errors import UserError
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
 from explainlm.services.common import (
-    BudgetOptions,
     CsvList,
     MethodParams,
     ModelOptions,
+    PrecisionOptions,
     check_methods,
     check_output_file,
 )
@@ -29,7 +29,7 @@ from explainlm.services.common import (
 DEFAULT_METHODS = ["auto"]
 
 
-class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
+class GenerateRequest(ModelOptions, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm generate``."""
 
     command: ClassVar[str] = "generate"
@@ -125,6 +125,7 @@ def attribute(request: GenerateRequest, generator: Any, progress: Any = None) ->
         method_params=auto_params(request.methods, request.params, request.forbid),
         max_batch_tokens=request.max_batch_tokens,
         progress=progress,
+        precision=request.precision,
         check=request.check,
     )
 
