@@ -2,8 +2,10 @@
 
 Every tool explains the same sentences (the first ``--n`` of ``sst2/test.tsv`` in the data
 directory) with THE SAME torch model object, in one process. Each tool is warmed up on 2 sentences,
-then the whole batch of sentences is timed with ``time.perf_counter`` (explainlm gets all of them in
-one ``explain()`` call, which is its design; the peers are driven as their documentation shows).
+then every contender runs once per round, in turn, for ``--rounds`` interleaved rounds
+(benchmarks/rounds.py); the report gives each one's explanations/s and the median (min/max) of the
+per-round ratios, with the load average and CPU flags. explainlm gets all sentences in one
+``explain()`` call, which is its design; the peers are driven as their documentation shows.
 
 | tool | method | mode | what runs |
 | --- | --- | --- | --- |
@@ -26,11 +28,9 @@ IG token scores and Captum's per-example LIG token attributions (text tokens) on
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import inspect
 import json
 import math
-import os
 import platform
 import sys
 import tempfile
@@ -49,13 +49,16 @@ from explainlm.datasets import read_table
 from explainlm.models import ModelWrapper, load_model
 from explainlm.paths import data_dir
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rounds import Contender, format_table, interleave  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "models" / "minilm-sst2"
 TOOLS = ("explainlm", "captum", "shap", "lime")
 IG_STEPS = 50
 LIME_SAMPLES = 1000
 SHAP_DEFAULT_MAX_EVALS = 500  # shap.explainers.Partition: max_evals="auto" means 500
-MAX_BATCH_TOKENS = 8192
+BUDGET: dict[str, int | None] = {"max_batch_tokens": None}  # None: the measured pass size (auto)
 PEER_BATCH = 128  # rows per model call in the peers' prediction functions
 
 
@@ -136,7 +139,7 @@ def run_explainlm(clf: Any, texts: list[str], method: str, params: dict[str, Any
         clf,
         [method],
         method_params={method: params},
-        max_batch_tokens=MAX_BATCH_TOKENS,
+        max_batch_tokens=BUDGET["max_batch_tokens"],
         **CHECK,
     )
 
@@ -194,7 +197,7 @@ def captum_batched(peers: Peers, texts: list[str], batch: int = 32) -> list[np.n
             target=target,
             additional_forward_args=(mask,),
             n_steps=IG_STEPS,
-            internal_batch_size=max(1, MAX_BATCH_TOKENS // ids.shape[1]),
+            internal_batch_size=max(1, (BUDGET["max_batch_tokens"] or 2048) // ids.shape[1]),
         )
         scores = attr.sum(-1).detach().cpu().numpy()
         lens = mask.sum(-1).tolist()
@@ -252,7 +255,7 @@ def pearson_agreement(expl_ig: Any, captum_scores: list[np.ndarray]) -> dict[str
 
 
 # ----------------------------------------------------------------------------------- main
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ap.add_argument("--n", type=int, default=32, help="sentences for the gradient methods")
@@ -262,97 +265,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="sentences for occlusion/LIME/SHAP (default min(n, 8): they cost ~1000 passes each)",
     )
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (after a warm-up)")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead")
     ap.add_argument("--model", default=None, help="classifier dir (default models/minilm-sst2)")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma list of " + ",".join(TOOLS))
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--precision", default="auto", help="explainlm's precision (auto, fp32, …)")
+    ap.add_argument(
+        "--max-batch-tokens", type=int, default=None, help="explainlm's pass size (default: auto's)"
+    )
     ap.add_argument(
         "--check",
         action="store_true",
         help="also compute explainlm's faithfulness check (off by default: the peers have none)",
     )
-    args = ap.parse_args(argv)
-    if "check" in inspect.signature(explain).parameters:
-        CHECK["check"] = args.check
+    return ap.parse_args(argv)
 
-    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    unknown = set(tools) - set(TOOLS)
-    if unknown:
-        ap.error(f"unknown tool(s): {', '.join(sorted(unknown))}")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error("--device cuda: no CUDA device here")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
 
-    clf, model_name = build_classifier(args.model, args.device)
+def contenders_for(
+    tools: list[str], clf: Any, texts: list[str], ptexts: list[str], args: argparse.Namespace
+) -> tuple[list[Contender], int]:
+    """Every tool's contenders (SHAP's measured budget is KernelSHAP's)."""
     peers = Peers(clf)
     labels = list(clf.labels)
-    n_pert = args.n_perturbation if args.n_perturbation is not None else min(args.n, 8)
-    table = read_table(data_dir() / "sst2" / "test.tsv", text_column="sentence", limit=args.n)
-    texts = list(table.texts)
-    ptexts = texts[:n_pert]
-    warm = texts[:2]
-    n_tok = [len(e) for e in clf.encode(texts)]
-    log(
-        f"model {model_name} on {args.device}, torch threads {torch.get_num_threads()}; "
-        f"{len(texts)} sentences (mean {np.mean(n_tok):.1f} tokens, max {max(n_tok)}), "
-        f"{len(ptexts)} for perturbation methods"
-    )
-
-    results: list[dict[str, Any]] = []
-    keep: dict[str, Any] = {}
-
-    def record(tool: str, method: str, mode: str, batch: list[str], fn: Callable[[], Any]) -> Any:
-        log(f"{tool} {method} ({mode}): n={len(batch)} …")
-        secs, out = timed(fn, args.device)
-        results.append(
-            {
-                "tool": tool,
-                "method": method,
-                "mode": mode,
-                "n": len(batch),
-                "seconds": round(secs, 3),
-                "explanations_per_second": len(batch) / secs,
-            }
-        )
-        log(f"  {secs:.2f} s, {len(batch) / secs:.3f} explanations/s")
-        return out
-
-    # SHAP first: its measured number of model evaluations per sentence is kernel_shap's budget.
+    out: list[Contender] = []
     shap_budget = SHAP_DEFAULT_MAX_EVALS
-    shap_evals_note = "shap not run: default max_evals"
     if "shap" in tools:
-        log("warm-up shap")
-        run_shap(peers, warm, labels)
         peers.calls = 0
-        record("shap", "partition", "per_call", ptexts, lambda: run_shap(peers, ptexts, labels))
-        per = peers.calls / max(len(ptexts), 1)
-        shap_budget = max(4, int(math.ceil(per)))
-        shap_evals_note = f"measured: {per:.1f} model rows per sentence (max_evals cap 500)"
-        results[-1]["model_evals_per_sentence"] = round(per, 1)
+        run_shap(peers, ptexts, labels)
+        shap_budget = max(4, int(math.ceil(peers.calls / max(len(ptexts), 1))))
+        out.append(
+            Contender(
+                "shap partition", lambda: run_shap(peers, ptexts, labels), len(ptexts),
+                {"model_evals_per_sentence": shap_budget},
+            )
+        )  # fmt: skip
     if "lime" in tools:
-        log("warm-up lime")
-        run_lime(peers, warm, labels)
-        record("lime", "lime", "per_example", ptexts, lambda: run_lime(peers, ptexts, labels))
+        out.append(Contender("lime", lambda: run_lime(peers, ptexts, labels), len(ptexts)))
     if "captum" in tools:
-        log("warm-up captum")
-        captum_per_example(peers, warm)
-        captum_batched(peers, warm)
-        keep["captum"] = record(
-            "captum",
-            "layer_integrated_gradients",
-            "per_example",
-            texts,
-            lambda: captum_per_example(peers, texts),
-        )
-        record(
-            "captum",
-            "layer_integrated_gradients",
-            "batched32",
-            texts,
-            lambda: captum_batched(peers, texts),
-        )
+        out.append(Contender(CAPTUM_PE, lambda: captum_per_example(peers, texts), len(texts)))
+        out.append(Contender(CAPTUM_B32, lambda: captum_batched(peers, texts), len(texts)))
     if "explainlm" in tools:
         plan = [
             ("integrated_gradients", {"steps": IG_STEPS}, texts),
@@ -361,81 +313,84 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("lime", {"n_samples": LIME_SAMPLES}, ptexts),
             ("kernel_shap", {"n_samples": shap_budget, "exact_max_features": 0}, ptexts),
         ]
-        log("warm-up explainlm")
-        for method, params, _ in plan:
-            run_explainlm(clf, warm, method, params)
         for method, params, batch in plan:
-            out = record(
-                "explainlm",
-                method,
-                "batched",
-                batch,
-                lambda m=method, p=params, b=batch: run_explainlm(clf, b, m, p),
+            out.append(
+                Contender(
+                    f"explainlm {method}",
+                    lambda m=method, p=params, b=batch: run_explainlm(clf, b, m, p),
+                    len(batch),
+                    {"params": params, "precision": args.precision},
+                )
             )
-            if params:
-                results[-1]["params"] = params
-            if method == "integrated_gradients":
-                keep["explainlm_ig"] = out
+    return out, shap_budget
 
-    # ratios of explainlm against the relevant peer
-    def eps(tool: str, method: str, mode: str) -> float | None:
-        for r in results:
-            if (r["tool"], r["method"], r["mode"]) == (tool, method, mode):
-                return r["explanations_per_second"]
-        return None
 
-    peers_of = {
-        "integrated_gradients": [
-            ("captum", "layer_integrated_gradients", "per_example"),
-            ("captum", "layer_integrated_gradients", "batched32"),
-        ],
-        "lime": [("lime", "lime", "per_example")],
-        "kernel_shap": [("shap", "partition", "per_call")],
-    }
-    for r in results:
-        if r["tool"] != "explainlm":
-            continue
-        ratios = {}
-        for peer in peers_of.get(r["method"], []):
-            p = eps(*peer)
-            if p:
-                ratios[f"{peer[0]} {peer[2]}"] = round(r["explanations_per_second"] / p, 2)
-        if ratios:
-            r["ratio_vs"] = ratios
+CAPTUM_PE = "captum layer_integrated_gradients per_example"
+CAPTUM_B32 = "captum layer_integrated_gradients batched32"
+PAIRS = [
+    ("explainlm integrated_gradients", CAPTUM_PE),
+    ("explainlm integrated_gradients", CAPTUM_B32),
+    ("explainlm lime", "lime"),
+    ("explainlm kernel_shap", "shap partition"),
+]
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if "check" in inspect.signature(explain).parameters:
+        CHECK["check"] = args.check
+    if "precision" in inspect.signature(explain).parameters:
+        CHECK["precision"] = args.precision
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = set(tools) - set(TOOLS)
+    if unknown:
+        raise SystemExit(f"unknown tool(s): {', '.join(sorted(unknown))}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device here")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    BUDGET["max_batch_tokens"] = args.max_batch_tokens
+    torch.manual_seed(0)
+
+    clf, model_name = build_classifier(args.model, args.device)
+    n_pert = args.n_perturbation if args.n_perturbation is not None else min(args.n, 8)
+    table = read_table(data_dir() / "sst2" / "test.tsv", text_column="sentence", limit=args.n)
+    texts = list(table.texts)
+    ptexts = texts[:n_pert]
+    n_tok = [len(e) for e in clf.encode(texts)]
+    log(
+        f"model {model_name} on {args.device}, torch threads {torch.get_num_threads()}; "
+        f"{len(texts)} sentences (mean {np.mean(n_tok):.1f} tokens, max {max(n_tok)}), "
+        f"{len(ptexts)} for perturbation methods"
+    )
+    contenders, shap_budget = contenders_for(tools, clf, texts, ptexts, args)
+    res = interleave(contenders, args.rounds)
+    names = {c.name for c in contenders}
+    doc = res.to_doc([(a, b) for a, b in PAIRS if a in names and b in names])
     agreement = None
-    if "captum" in keep and "explainlm_ig" in keep:
-        agreement = pearson_agreement(keep["explainlm_ig"], keep["captum"])
-
-    target_met = None
-    ig = eps("explainlm", "integrated_gradients", "batched")
-    cap = eps("captum", "layer_integrated_gradients", "per_example")
-    if ig and cap:
-        target_met = ig / cap >= 2.0
-
-    doc = {
-        "device": args.device,
-        "device_name": torch.cuda.get_device_name()
-        if args.device.startswith("cuda")
-        else cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": list(os.getloadavg()),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": model_name,
-        "n": len(texts),
-        "n_perturbation": len(ptexts),
-        "mean_tokens": round(float(np.mean(n_tok)), 1),
-        "kernel_shap_budget": {"n_samples": shap_budget, "source": shap_evals_note},
-        "versions": versions(),
-        "results": results,
-        "agreement_ig_vs_captum": agreement,
-        "cpu_target_ig_2x_captum_per_example_met": target_met,
-    }
+    if CAPTUM_PE in res.outputs and "explainlm integrated_gradients" in res.outputs:
+        agreement = pearson_agreement(
+            res.outputs["explainlm integrated_gradients"], res.outputs[CAPTUM_PE]
+        )
+    doc.update(
+        {
+            "device": args.device,
+            "model": model_name,
+            "n": len(texts),
+            "n_perturbation": len(ptexts),
+            "mean_tokens": round(float(np.mean(n_tok)), 1),
+            "kernel_shap_budget": shap_budget,
+            "precision": args.precision,
+            "max_batch_tokens": args.max_batch_tokens,
+            "versions": versions(),
+            "agreement_ig_vs_captum": agreement,
+        }
+    )
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(doc, indent=2, default=str))
     else:
-        print_table(doc)
+        print(format_table(doc))
+        print(f"agreement explainlm IG vs Captum LIG (Pearson, text tokens): {agreement}")
     return 0
 
 
@@ -457,36 +412,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "missing"
     return out
-
-
-def print_table(doc: dict[str, Any]) -> None:
-    print(
-        f"device: {doc['device']} ({doc['device_name']}, {doc['cpu_count']} CPUs, "
-        f"torch threads {doc['torch_threads']}, load avg {doc['load_average'][0]:.2f})"
-    )
-    print(
-        f"model: {doc['model']}; n={doc['n']} sentences (mean {doc['mean_tokens']} tokens), "
-        f"perturbation methods on n={doc['n_perturbation']}; kernel_shap n_samples="
-        f"{doc['kernel_shap_budget']['n_samples']} ({doc['kernel_shap_budget']['source']})"
-    )
-    head = f"{'tool':<10} {'method':<27} {'mode':<12} {'n':>4} {'seconds':>9} {'expl/s':>9}  ratio"
-    print(head)
-    print("-" * len(head))
-    for r in doc["results"]:
-        ratio = ", ".join(f"{v:.2f}x vs {k}" for k, v in r.get("ratio_vs", {}).items())
-        print(
-            f"{r['tool']:<10} {r['method']:<27} {r['mode']:<12} {r['n']:>4} "
-            f"{r['seconds']:>9.2f} {r['explanations_per_second']:>9.3f}  {ratio}"
-        )
-    ag = doc["agreement_ig_vs_captum"]
-    if ag and ag["mean_pearson"] is not None:
-        print(
-            f"agreement: explainlm IG vs Captum LIG (per-example), text tokens: mean Pearson "
-            f"{ag['mean_pearson']:.4f} (min {ag['min_pearson']:.4f}, {ag['n']} sentences)"
-        )
-    met = doc["cpu_target_ig_2x_captum_per_example_met"]
-    if met is not None:
-        print(f"CPU target 'IG >= 2x Captum per-example': {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ def _isolated_home(
 ) -> None:
     """Every test gets its own run store; the model cache stays shared (it is expensive to build)."""
     monkeypatch.setenv("EXPLAINLM_HOME", str(tmp_path_factory.mktemp("home")))
+    # precision "auto" means fp32 in tests (no per-test measurement of the real models; reference
+    # comparisons are float32); tests of auto itself unset this
+    monkeypatch.setenv("EXPLAINLM_PRECISION", "fp32")
 
 
 @pytest.fixture(scope="session")

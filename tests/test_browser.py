@@ -105,6 +105,10 @@ def explain_in_ui(page: Any, server: str, text: str, methods: tuple[str, ...] = 
         for box in page.query_selector_all("input[name=explain-method]"):
             box.set_checked(box.get_attribute("value") in methods)
     page.click("#explain-run")
+    # explain runs as a background job and the previous result stays until the new one arrives:
+    # wait for the job to end (the button comes back), then for its cards
+    page.wait_for_selector("#explain-run:not([disabled])", timeout=60_000)
+    assert page.text_content("#notice") in ("", None), page.text_content("#notice")
     page.wait_for_selector("#explain-result .card", timeout=30_000)
 
 

@@ -161,9 +161,7 @@ def test_no_truncate_rejects_long_text(capsys, tiny_bert_dir: Path) -> None:
     args = ("predict", "short", LONG_TEXT, "--model", tiny_bert_dir, "--json", "--no-truncate")
     line = assert_user_error(*cli(capsys, *args))
     assert "302 tokens" in line and "limit of 128" in line
-    (run,) = open_store().list_runs()
-    assert run.status == "failed"
-    assert "limit of 128" in run.error
+    assert open_store().list_runs() == []  # bad input is not recorded as a failed run
 
 
 # ------------------------------------------------------------------------------ generator

@@ -231,8 +231,8 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="file not found") as err:
         read_table(p)
     assert str(p) in str(err.value)
-    with pytest.raises(UserError, match="file not found"):
-        read_table(tmp_path)  # a directory is not a file
+    with pytest.raises(UserError, match="is a folder, not a file"):
+        read_table(tmp_path)  # a directory is not a file, and the message says so (issue 19)
 
 
 # ------------------------------------------------------------------------- data directory

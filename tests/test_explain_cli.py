@@ -120,7 +120,7 @@ def test_explain_terminal_view(capsys, tiny_bert_dir: Path) -> None:
         (["--method", "occlusion", "--param", "nodot=1"], "METHOD.NAME=VALUE"),
         (["--method", "occlusion", "--target", "prob:neutral"], "unknown label"),
         (["--method", "occlusion", "--contrast", "positive"], "LABEL:FOIL"),
-        (["--method", "occlusion", "--granularity", "sentence"], "granularity"),
+        (["--method", "occlusion", "--granularity", "paragraph"], "granularity"),
     ],
 )
 def test_explain_user_errors(capsys, tiny_bert_dir: Path, args: list[str], message: str) -> None:

@@ -50,7 +50,7 @@ def test_kernel_shap_per_token_equals_brute_force_shapley(gen) -> None:
                 wt = math.factorial(k) * math.factorial(d - k - 1) / math.factorial(d)
                 phi[:, i] += wt * (value[tuple(sorted(s + (i,)))] - value[s])
     np.testing.assert_allclose(np.array([r[:d] for r in a.matrix], dtype=float), phi, atol=1e-4)
-    assert a.diagnostics == {"exact": True, "n_coalitions": 2**d}
+    assert a.diagnostics == {"exact": True, "n_coalitions": 2**d, "precision": "fp32"}
 
 
 def test_lime_per_token_agrees_with_lime_package(gen) -> None:

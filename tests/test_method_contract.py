@@ -126,7 +126,7 @@ def test_toy_method_in_cli_store_and_web_api(
         ModelSpec("tiny-bert", str(tiny_bert_dir)),
         ModelSpec("tiny-llama", str(tiny_llama_dir)),
     ]
-    with TestClient(create_app(ServerConfig(models=models))) as client:
+    with TestClient(create_app(ServerConfig(models=models)), base_url="http://localhost") as client:
         r = client.post("/api/explain", json={"text": TEXTS[0], "methods": [toy.name]})
         assert r.status_code == 200, r.text
         web = r.json()["explanations"][0]
@@ -200,7 +200,7 @@ def test_diagnostics_are_kept_and_round_trip(bert_clf, gen, tmp_path: Path) -> N
     )
     lime, shap, ig = res
     assert 0.0 <= lime.diagnostics["r2"] <= 1.0 and lime.diagnostics["n_samples"] == 300
-    assert shap.diagnostics == {"exact": True, "n_coalitions": 2**5}
+    assert shap.diagnostics == {"exact": True, "n_coalitions": 2**5, "precision": "fp32"}
     assert ig.diagnostics["delta"] == ig.delta
     res.save(tmp_path / "e.json")
     back = ExplanationSet.load(tmp_path / "e.json")

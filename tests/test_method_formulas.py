@@ -39,7 +39,7 @@ class FormulaEngine:
         self.seen = [np.asarray(m) for m in masks]
         return [np.array([np.atleast_1d(self.f(row)) for row in m], dtype=float) for m in masks]
 
-    def labelled(self, label):
+    def labelled(self, label, method=None):
         return contextlib.nullcontext()
 
     def check_method(self, method):
@@ -111,7 +111,7 @@ def test_kernel_shap_exact_and_sampled_against_closed_forms() -> None:
         FormulaEngine(lambda m: weights @ m, 15), ["x"], "word"
     )[0]
     np.testing.assert_allclose(sampled.scores[0], weights, atol=1e-9)
-    assert sampled.diagnostics == {"exact": False, "n_coalitions": 300}
+    assert sampled.diagnostics == {"exact": False, "n_coalitions": 300, "sampling": "leverage"}
 
 
 def test_every_output_column_is_reduced_on_its_own() -> None:

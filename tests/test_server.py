@@ -23,7 +23,11 @@ XSS = "<script>alert(1)</script> and <img src=x onerror=alert(1)> here"
 
 def make_client(bert: Path, llama: Path, **kw: Any) -> TestClient:
     models = [ModelSpec("tiny-bert", str(bert)), ModelSpec("tiny-llama", str(llama))]
-    return TestClient(create_app(ServerConfig(models=models, **kw)), raise_server_exceptions=False)
+    return TestClient(
+        create_app(ServerConfig(models=models, **kw)),
+        raise_server_exceptions=False,
+        base_url="http://localhost",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -91,12 +91,11 @@ class CancelAfter(Progress):
             self.cancel()
 
 
-def test_explain_stores_chunks_and_stops_when_cancelled(
-    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(explain_service, "CHUNK", 2)
+def test_explain_stores_chunks_and_stops_when_cancelled(tiny_bert_dir: Path) -> None:
     texts = ["good film", "bad plot", "fine acting", "dull", "great", "slow"]
-    req = ExplainRequest(texts=texts, model=str(tiny_bert_dir), methods=["occlusion", "random"])
+    req = ExplainRequest(
+        texts=texts, model=str(tiny_bert_dir), methods=["occlusion", "random"], chunk_size=2
+    )
     store = open_store()
     with pytest.raises(Cancelled):
         explain_service.run(req, ServiceContext(store, CancelAfter(2), LocalModels()))

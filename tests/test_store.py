@@ -137,13 +137,18 @@ def test_keyboard_interrupt_marks_run_interrupted(store: RunStore) -> None:
     assert store.get_items(run.run_id, "attr") == {"0": [0.5]}
 
 
-def test_user_error_marks_run_failed(store: RunStore) -> None:
+def test_user_error_is_not_recorded_as_a_failed_run(store: RunStore) -> None:
     with pytest.raises(UserError):
         with store.recorded_run("predict") as run:
             raise UserError("text 1 is empty")
-    rec = store.get_run(run.run_id)
-    assert rec.status == "failed"
-    assert rec.error == "UserError: text 1 is empty"
+    assert store.list_runs() == []  # bad input is not a run
+    with pytest.raises(UserError):
+        with store.recorded_run("predict") as run:
+            store.add_predictions(run.run_id, PREDS[:1])
+            raise UserError("text 2 is too long")
+    rec = store.get_run(run.run_id)  # results were stored first: they are kept
+    assert (rec.status, rec.error) == ("failed", "text 2 is too long")
+    assert len(store.results(run.run_id)) == 1
 
 
 def test_reopen_run_by_prefix(store: RunStore) -> None:

@@ -71,7 +71,7 @@ def test_toy_method_in_the_cli_and_the_store(toy: Any, tiny_bert_dir: Path) -> N
 
 def test_toy_method_in_the_web_api(toy: Any, tiny_bert_dir: Path) -> None:
     config = ServerConfig(models=[ModelSpec("tiny-bert", str(tiny_bert_dir))])
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url="http://localhost") as client:
         listed = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
         assert listed["toy"]["params"] == {"weight": {"default": 1.0, "type": "number"}}
         assert listed["toy"]["description"].startswith("Toy attribution")

@@ -164,7 +164,9 @@ def test_no_output_path_shows_an_attribution_without_its_check(
     _cli(["explain", TEXTS[0], "-m", model, "--method", "occlusion", "--html", str(html)])
     assert "passes the faithfulness check" in html.read_text(encoding="utf-8")
     # web API (and its stored run)
-    with TestClient(create_app(ServerConfig(models=[ModelSpec("lex", model)]))) as client:
+    with TestClient(
+        create_app(ServerConfig(models=[ModelSpec("lex", model)])), base_url="http://localhost"
+    ) as client:
         d = client.post("/api/explain", json={"text": TEXTS[0], "methods": ["occlusion"]}).json()
         assert d["explanations"][0]["check"] and d["explanations"][0]["verdict"]["status"]
         run = client.get(f"/api/runs/{d['run_id']}").json()

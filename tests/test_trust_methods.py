@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_methods import target_fn  # the independent target closure, shared
 
 from explainlm.engine import Engine
 from explainlm.errors import UserError
@@ -36,25 +37,6 @@ def llama_clf(tiny_llama):
 @pytest.fixture(params=["bert", "llama"])
 def clf(request, bert_clf, llama_clf):
     return bert_clf if request.param == "bert" else llama_clf
-
-
-def target_fn(clf, item, target: ClassTarget):
-    """f(embeddings [n, T, H]) → target values, an independent closure over the classifier."""
-    batch = clf.wrapper.collate([item.encoding])
-
-    def f(emb: torch.Tensor) -> torch.Tensor:
-        n = emb.shape[0]
-        rep = type(batch)(
-            batch.encodings * n,
-            batch.input_ids.expand(n, -1),
-            batch.attention_mask.expand(n, -1),
-            batch.position_ids.expand(n, -1),
-            batch.padding_side,
-        )
-        scores = clf.class_scores(rep, inputs_embeds=emb)
-        return target.value(scores, torch.full((n,), item.label_idx), None)
-
-    return f, clf.wrapper.embed(batch.input_ids).detach()
 
 
 def grad_at(f, emb: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from explainlm.errors import UserError
 from explainlm.explanation import ExplanationSet
 from explainlm.methods import get_method
 from explainlm.models import Classifier, load_model
-from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
+from explainlm.models.precision import PrecisionPlan, check_precision
 from explainlm.progress import Progress
 from explainlm.targets import ClassTarget, parse_target
 
@@ -37,11 +37,12 @@ def explain(
     contrast: str | None = None,
     granularity: str = "word",
     method_params: Mapping[str, Mapping[str, Any]] | None = None,
-    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: int | None = None,
     truncation: bool = True,
     progress: Progress | bool | None = None,
     mixed_precision: bool = False,
     check: bool | CheckConfig = True,
+    precision: str | PrecisionPlan = "auto",
 ) -> ExplanationSet:
     """Explain each text's prediction with each method; one :class:`Explanation` per (text, method).
 
@@ -51,7 +52,11 @@ def explain(
 
     ``target``: ``"prob"`` (default, the predicted label), ``"logit:positive"``, ``"log_odds:LABEL"``
     or a label; ``contrast="positive:negative"`` explains the logit difference.
-    ``mixed_precision`` runs the passes under bfloat16 autocast (for GPUs). ``progress``: a
+    ``precision``: ``auto`` (default: bf16 and int8 where a one-time measurement on this machine
+    finds them faster, see docs/performance.md), ``fp32``, ``bf16`` or ``int8`` (forward passes;
+    gradients in fp32); each explanation records it in ``diagnostics["precision"]``.
+    ``max_batch_tokens=None``: the measured pass size (``auto``) or the default.
+    ``mixed_precision`` (earlier spelling) runs every pass under bfloat16 autocast. ``progress``: a
     :class:`~explainlm.progress.Progress` (``True``: a terminal bar). ``check`` (default on)
     computes each explanation's faithfulness check (:mod:`explainlm.check`) into ``.check``.
     """
@@ -60,6 +65,8 @@ def explain(
     if not methods:
         raise UserError("no method given")
     check_granularity(granularity)
+    if not isinstance(precision, PrecisionPlan):
+        check_precision(precision)
     params = dict(method_params or {})
     runners = [get_method(m, **params.get(m, {})) for m in methods]
     config = as_check_config(check)
@@ -78,6 +85,7 @@ def explain(
         progress=progress,
         mixed_precision=mixed_precision,
         reuse_scores=config is not None,
+        precision=precision,
     )
     for r in runners:
         engine.check_method(r)

@@ -75,10 +75,14 @@ class Explanation:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     check: dict[str, Any] | None = None
     auto: dict[str, Any] | None = None
+    sentences: list[str] = field(default_factory=list)  # granularity "sentence": its units
+    sentence_scores: list[float] | None = None
 
     @property
     def units(self) -> list[str]:
-        """The explained units at the chosen granularity (words, or tokens)."""
+        """The explained units at the chosen granularity (words, sentences or tokens)."""
+        if self.granularity == "sentence":
+            return self.sentences
         return self.tokens if self.granularity == "token" else self.words
 
     @property
@@ -87,6 +91,8 @@ class Explanation:
             if self.token_scores is None:
                 raise UserError(f"{self.method} has no token-level scores")
             return self.token_scores
+        if self.granularity == "sentence":
+            return list(self.sentence_scores or [])
         return self.word_scores
 
     def top(self, k: int = 5, *, absolute: bool = False) -> list[tuple[str, float]]:
@@ -102,11 +108,13 @@ class Explanation:
     def _unit_special(self) -> list[bool]:
         if self.granularity == "token":
             return self.token_special or [False] * len(self.tokens)
-        return [False] * len(self.words)
+        return [False] * len(self.units)
 
     def feature_scores(self) -> list[float]:
         """One score per feature: the word scores, or (token granularity) the scores of the text's
         tokens (special and template tokens are never features)."""
+        if self.granularity == "sentence":
+            return list(self.sentence_scores or [])
         if self.granularity != "token":
             return list(self.word_scores)
         special = self.token_special or [False] * len(self.scores)

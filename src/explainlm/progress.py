@@ -30,7 +30,21 @@ from explainlm.errors import ExplainlmError
 
 
 class Cancelled(ExplainlmError):
-    """The job was cancelled (by the user, a disconnected client, or a signal)."""
+    """The job was cancelled (by the user, a disconnected client, or a signal).
+
+    ``status`` is what its run ends as: ``cancelled``, or ``interrupted`` when the job was stopped
+    by its server shutting down (it can be resumed).
+    """
+
+    def __init__(self, message: str = "cancelled", status: str = "cancelled") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _CancelEvent(threading.Event):
+    """The cancellation flag shared by a progress and its children, with the reason."""
+
+    status = "cancelled"
 
 
 class Progress:
@@ -47,7 +61,7 @@ class Progress:
         self.done = 0.0
         self.estimate_s: float | None = None
         self.started_at = time.monotonic()
-        self._cancel = threading.Event()
+        self._cancel = _CancelEvent()
 
     # ------------------------------------------------------------------------- reporting
     def start(
@@ -70,7 +84,9 @@ class Progress:
         """The stage is over (renderers close their bars)."""
 
     # ----------------------------------------------------------------------- cancellation
-    def cancel(self) -> None:
+    def cancel(self, status: str = "cancelled") -> None:
+        """Stop the job at its next step; its run ends as ``status``."""
+        self._cancel.status = status
         self._cancel.set()
 
     @property
@@ -80,7 +96,7 @@ class Progress:
     def check(self) -> None:
         """Raise :class:`Cancelled` if the job was cancelled."""
         if self._cancel.is_set():
-            raise Cancelled("cancelled")
+            raise Cancelled(self._cancel.status, self._cancel.status)
 
     # ---------------------------------------------------------------------------- views
     @property
@@ -104,6 +120,9 @@ class Progress:
 
     def render(self) -> None:
         """Show the current state (no-op here)."""
+
+    def nested_start(self, child: Progress) -> None:
+        """A stage of nested work (:meth:`child`) started: renderers may show it (no-op here)."""
 
     def child(self, units: float = 1) -> Progress:
         """A progress for nested work worth ``units`` of this stage (e.g. one chunk's passes).
@@ -143,7 +162,11 @@ class _ChildProgress(Progress):
         self.check()
         self.stage, self.total, self.done = stage, total, 0.0
         self.estimate_s, self.started_at = estimate_s, time.monotonic()
+        self._parent.nested_start(self)
         self.render()
+
+    def nested_start(self, child: Progress) -> None:
+        self._parent.nested_start(child)
 
     def render(self) -> None:
         self._parent.done = self._base + self._units * self.fraction
@@ -158,8 +181,11 @@ class TerminalProgress(Progress):
 
     ``min_total``: stages with fewer units show no bar (short work stays quiet). Bars are drawn
     only on a terminal (``always=True``: also into pipes and files), so scripts reading stderr see
-    error lines only.
+    error lines only — but the up-front estimate of a stage expected to take ``long_s`` seconds or
+    more is printed anywhere (one line: how long to expect, before the work starts).
     """
+
+    long_s = 60.0
 
     def __init__(self, *, min_total: float = 2, file: Any = None, always: bool = False) -> None:
         super().__init__()
@@ -167,6 +193,8 @@ class TerminalProgress(Progress):
         self.file = file if file is not None else sys.stderr
         self.always = always
         self._bar: Any = None
+        self._nested: Progress | None = None  # nested work shown when this stage has no bar
+        self._nested_bar: Any = None
 
     @property
     def visible(self) -> bool:
@@ -178,26 +206,61 @@ class TerminalProgress(Progress):
     ) -> None:
         self.close()
         super().start(stage, total, estimate_s=estimate_s)
-        if total is not None and total >= self.min_total and self.visible:
+        if total is None or total < self.min_total:
+            return
+        if estimate_s is not None and (self.visible or estimate_s >= self.long_s):
+            print(
+                f"{stage}: {total:g} steps, estimated {format_seconds(estimate_s)}",
+                file=self.file,
+                flush=True,
+            )
+        if self.visible:
             from tqdm import tqdm
 
-            if estimate_s is not None:
-                print(
-                    f"{stage}: {total:g} steps, estimated {format_seconds(estimate_s)}",
-                    file=self.file,
-                )
             self._bar = tqdm(total=total, desc=stage, file=self.file, dynamic_ncols=True)
+
+    def nested_start(self, child: Progress) -> None:
+        """Nested work (an engine's passes inside one text): its estimate is printed like a
+        stage's; when this stage has no bar of its own (one long text), the nested stage gets one."""
+        total, estimate = child.total, child.estimate_s
+        if estimate is not None and total and (self.visible or estimate >= self.long_s):
+            print(
+                f"{child.stage}: {total:g} steps, estimated {format_seconds(estimate)}",
+                file=self.file,
+                flush=True,
+            )
+        if self._bar is not None or not self.visible or not total or total < self.min_total:
+            return
+        from tqdm import tqdm
+
+        self._close_nested()
+        self._nested = child
+        self._nested_bar = tqdm(total=total, desc=child.stage, file=self.file, dynamic_ncols=True)
 
     def render(self) -> None:
         if self._bar is not None:
-            self._bar.n = self.done
+            self._bar.n = _count(self.done)
             self._bar.set_description(self.stage, refresh=False)
             self._bar.refresh()
+        if self._nested_bar is not None and self._nested is not None:
+            self._nested_bar.n = _count(self._nested.done)
+            self._nested_bar.refresh()
+
+    def _close_nested(self) -> None:
+        if self._nested_bar is not None:
+            self._nested_bar.close()
+        self._nested, self._nested_bar = None, None
 
     def close(self) -> None:
+        self._close_nested()
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _count(done: float) -> float:
+    """A whole number of units shows as one (``3/5``, not ``3.0/5``)."""
+    return int(done) if float(done).is_integer() else done
 
 
 def format_seconds(s: float) -> str:

@@ -6,6 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
+from explainlm.cli.backend import (
+    ActorsOpt,
+    AddressOpt,
+    BackendOpt,
+    CpusOpt,
+    GpusOpt,
+    ResultsDirOpt,
+    backend_options,
+    run_command,
+)
 from explainlm.cli.common import (
     DEFAULT_MODEL,
     DeviceOpt,
@@ -43,7 +53,7 @@ def benchmark_cmd(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N examples.")] = None,
     resume: Annotated[
-        str | None, typer.Option(help="Resume an interrupted benchmark run by its id.")
+        str | None, typer.Option(help="Resume an interrupted benchmark (or Ray job) by its run id.")
     ] = None,
     output: Annotated[
         str | None, typer.Option(help="Folder for results.md, CSV, Parquet and report.html.")
@@ -65,6 +75,12 @@ def benchmark_cmd(
     labels: LabelsOpt = None,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """Benchmark explanation methods: faithfulness, plausibility and stability with 95% CIs.
 
@@ -75,38 +91,33 @@ def benchmark_cmd(
         explainlm benchmark -m models/minilm-sst2 --dataset sst-trees --metrics comprehensiveness,deletion_auc --output out/bench
 
         explainlm benchmark --resume 20261123-101500-abc123
+
+        explainlm benchmark -m models/minilm-sst2 --dataset sst-rationales --backend ray --actors 4
     """
     from explainlm.services import benchmark as service
 
-    req = build_request(
-        service.BenchmarkRequest,
-        model=model,
-        dataset=dataset,
-        split=split,
-        methods=methods,
-        metrics=metrics,
-        params=param or [],
-        limit=limit,
-        resume=resume,
-        output=output,
-        data_dir=data_dir,
-        group=group,
-        window=window,
-        max_words=max_words,
-        chunk_size=chunk_size,
-        test=test,
-        seed=seed,
-        text_column=text_column,
-        label_column=label_column,
-        rationale_column=rationale_column,
-        labels=labels,
-        device=device,
+    on_ray = backend != "local"
+    fields = {k: v for k, v in locals().items() if k in service.BenchmarkRequest.model_fields}
+    fields.update(params=param or [], resume=None if on_ray else resume)
+    req = build_request(service.BenchmarkRequest, **fields)
+    opts = backend_options(
+        backend,
+        address,
+        actors,
+        gpus_per_actor,
+        cpus_per_actor,
+        results_dir,
+        resume if on_ray else None,
     )
-    res = service.run(req, cli_context(device))
-    if as_json:
-        emit_json(res.to_json_doc())
-        return
-    print_benchmark(res)
+    render = emit_json if as_json else print_benchmark
+    run_command(
+        req,
+        cli_context(device),
+        opts,
+        as_json=as_json,
+        render=lambda res: render(res.to_json_doc() if as_json else res),
+        show_merged=True,
+    )
 
 
 def print_benchmark(res: Any) -> None:

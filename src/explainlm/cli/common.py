@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "BudgetOpt",
     "DeviceOpt",
+    "EncodingOpt",
     "GranularityOpt",
     "HtmlOpt",
     "InputOpt",
@@ -71,12 +72,33 @@ ParamOpt = Annotated[
     typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
 ]
 BudgetOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
-GranularityOpt = Annotated[str, typer.Option(help="word | token")]
+MeasuredBudgetOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-batch-tokens",
+        help="Token budget per pass (rows × padded length); default: measured for this machine "
+        "under --precision auto, else 2048.",
+    ),
+]
+GranularityOpt = Annotated[
+    str, typer.Option(help="word | sentence (long texts: far fewer passes) | token")
+]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto | fp32 | bf16 | int8: auto uses bf16/int8 and the pass size a one-time "
+        "measurement on this machine finds fastest (docs/performance.md)."
+    ),
+]
 NoTruncateOpt = Annotated[
     bool,
     typer.Option(
         "--no-truncate", help="Error on texts over the model's limit instead of truncating."
     ),
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option("--encoding", help="Text encoding of --input (default UTF-8), e.g. latin-1."),
 ]
 HtmlOpt = Annotated[
     str | None, typer.Option("--html", help="Write a self-contained HTML report here.")

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
+from explainlm.cli.backend import (
+    ActorsOpt,
+    AddressOpt,
+    BackendOpt,
+    CpusOpt,
+    GpusOpt,
+    ResultsDirOpt,
+    backend_options,
+    run_command,
+)
 from explainlm.cli.common import (
     DEFAULT_MODEL,
-    BudgetOpt,
     DeviceOpt,
+    EncodingOpt,
     GranularityOpt,
     HtmlOpt,
     InputOpt,
     JsonOpt,
     LabelsOpt,
     LimitOpt,
+    MeasuredBudgetOpt,
     MethodOpt,
     ModelOpt,
     NoTruncateOpt,
     ParamOpt,
+    PrecisionOpt,
     TemplateOpt,
     TextColumnOpt,
     TextsArg,
@@ -30,7 +43,6 @@ from explainlm.cli.common import (
     emit_json,
     report_written,
 )
-from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import build_request
 from explainlm.services.common import parse_params, unescape
 from explainlm.services.explain import DEFAULT_METHODS
@@ -182,6 +194,17 @@ FaithfulnessOpt = Annotated[
 ]
 
 
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted explain run (its id; no texts needed); with --backend ray, "
+        "the Ray job.",
+    ),
+]
+ChunkOpt = Annotated[int, typer.Option("--chunk-size", help="Texts per stored chunk.")]
+
+
 def explain_cmd(
     texts: TextsArg = None,
     model: ModelOpt = DEFAULT_MODEL,
@@ -195,17 +218,27 @@ def explain_cmd(
     input_file: InputOpt = None,
     text_column: TextColumnOpt = "text",
     limit: LimitOpt = None,
-    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: MeasuredBudgetOpt = None,
     top_k: TopKOpt = 5,
     no_truncate: NoTruncateOpt = False,
     device: DeviceOpt = None,
     mixed_precision: MixedOpt = False,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     faithfulness: FaithfulnessOpt = False,
     no_check: NoCheckOpt = False,
     forbid: ForbidOpt = None,
     recalibrate: RecalibrateOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
+    resume: ResumeOpt = None,
+    chunk_size: ChunkOpt = 64,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Explain predictions: which words (or tokens) drove them.
 
@@ -219,34 +252,46 @@ def explain_cmd(
         explainlm explain "A dull film" --contrast positive:negative --method grad_x_input --json
 
         explainlm explain --input reviews.tsv --text-column sentence --method lime --param lime.n_samples=500 --html out.html
+
+        explainlm explain --input corpus.parquet --method occlusion --backend ray --actors 4
+        explainlm explain --resume 20261123-101500-a1b2c3
     """
+    from explainlm.errors import UserError
+
+    if top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {top_k}")
+    req = _request(locals())
+    opts = backend_options(
+        backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir,
+        resume if backend != "local" else None,
+    )  # fmt: skip
+    render = partial(_render, as_json=as_json, top_k=top_k)
+    run_command(req, cli_context(device), opts, as_json=as_json, render=render)
+
+
+def _request(o: dict[str, Any]) -> Any:
+    """The explain request from the command's options (``locals()`` of :func:`explain_cmd`)."""
     from explainlm.services import explain as service
 
-    req = build_request(
+    same = ("model", "target", "contrast", "granularity", "labels", "text_column", "limit",
+            "max_batch_tokens", "precision", "device", "mixed_precision", "html", "faithfulness",
+            "recalibrate", "chunk_size", "encoding")  # fmt: skip
+    return build_request(
         service.ExplainRequest,
-        texts=texts or [],
-        model=model,
-        methods=method or service.DEFAULT_METHODS,
-        target=target,
-        contrast=contrast,
-        granularity=granularity,
-        params=param or [],
-        labels=labels,
-        template=unescape(template),
-        input=input_file,
-        text_column=text_column,
-        limit=limit,
-        max_batch_tokens=max_batch_tokens,
-        truncate=not no_truncate,
-        device=device,
-        mixed_precision=mixed_precision,
-        html=html,
-        faithfulness=faithfulness,
-        check=not no_check,
-        forbid=forbid or [],
-        recalibrate=recalibrate,
+        **{k: o[k] for k in same},
+        texts=o["texts"] or [],
+        methods=o["method"] or service.DEFAULT_METHODS,
+        params=o["param"] or [],
+        template=unescape(o["template"]),
+        input=o["input_file"],
+        truncate=not o["no_truncate"],
+        check=not o["no_check"],
+        forbid=o["forbid"] or [],
+        resume=o["resume"] if o["backend"] == "local" else None,  # a Ray job resumes by backend
     )
-    res = service.run(req, cli_context(device))
+
+
+def _render(res: Any, *, as_json: bool, top_k: int) -> None:
     if as_json:
         emit_json(res.to_json_doc())
     else:

@@ -9,21 +9,21 @@ from rich.text import Text
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
-    BudgetOpt,
     DeviceOpt,
     GranularityOpt,
     HtmlOpt,
     JsonOpt,
+    MeasuredBudgetOpt,
     MethodOpt,
     ModelOpt,
     ParamOpt,
+    PrecisionOpt,
     cli_context,
     console,
     emit_json,
     report_written,
 )
 from explainlm.cli.explain import ForbidOpt, NoCheckOpt, check_line, print_glossary
-from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import build_request
 from explainlm.services.common import unescape
 
@@ -52,8 +52,9 @@ def generate_cmd(
     ] = False,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     param: ParamOpt = None,
-    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: MeasuredBudgetOpt = None,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
     html: HtmlOpt = None,
     no_check: NoCheckOpt = False,
@@ -87,6 +88,7 @@ def generate_cmd(
         params=param or [],
         max_batch_tokens=max_batch_tokens,
         device=device,
+        precision=precision,
         html=html,
         check=not no_check,
         forbid=forbid or [],

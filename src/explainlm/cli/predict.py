@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from explainlm.cli.backend import (
+    ActorsOpt,
+    AddressOpt,
+    BackendOpt,
+    CpusOpt,
+    GpusOpt,
+    ResultsDirOpt,
+    ResumeJobOpt,
+    backend_options,
+    run_command,
+)
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    EncodingOpt,
     InputOpt,
     JsonOpt,
     LabelsOpt,
     LimitOpt,
     ModelOpt,
     NoTruncateOpt,
+    PrecisionOpt,
     TemplateOpt,
     TextColumnOpt,
     TextsArg,
@@ -57,7 +70,16 @@ def predict(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, … (default: cuda when present).")
     ] = None,
+    precision: PrecisionOpt = "auto",
     as_json: JsonOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
+    resume: ResumeJobOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Predict labels and probabilities.
 
@@ -86,11 +108,20 @@ def predict(
         max_new_tokens=max_new_tokens,
         truncate=not no_truncate,
         device=device,
+        encoding=encoding,
+        precision=precision,
     )
-    res = service.run(req, cli_context(device))
-    if as_json:
-        emit_json(res.to_json_doc())
-        return
+    opts = backend_options(
+        backend, address, actors, gpus_per_actor, cpus_per_actor, results_dir, resume
+    )
+    run_command(req, cli_context(device), opts, as_json=as_json, render=_render(model, as_json))
+
+
+def _render(model: str, as_json: bool) -> Any:
+    return lambda res: emit_json(res.to_json_doc()) if as_json else print_predictions(model, res)
+
+
+def print_predictions(model: str, res: Any) -> None:
     table = Table(title=escape(f"{model} · run {res.run_id}"))
     table.add_column("text", overflow="fold", max_width=70)
     table.add_column("label", style="bold")

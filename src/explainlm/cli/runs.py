@@ -20,7 +20,7 @@ def context() -> ServiceContext:
 
 
 runs_app = typer.Typer(
-    help="Runs recorded in the store (list, show, export).", no_args_is_help=True
+    help="Runs recorded in the store (list, show, export, doctor).", no_args_is_help=True
 )
 
 
@@ -104,6 +104,40 @@ def export_run(
     req = build_request(runs.RunExportRequest, run_id=run_id, format=fmt, output=output)
     for p in runs.export_run(req, context()).files:
         console.print(p, markup=False, soft_wrap=True)  # paths stay whole, verbatim
+
+
+@runs_app.command("doctor")
+def doctor_cmd(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(help="Damaged store files to salvage (default: those moved aside)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check the run store: move a damaged one aside, mark runs whose process died as
+    interrupted, and copy every readable run of damaged copies back.
+
+    Example: explainlm runs doctor
+    """
+    report = runs.doctor(build_request(runs.RunsDoctorRequest, files=files or []), context())
+    if as_json:
+        emit_json(report.to_json_doc())
+        return
+    console.print(
+        f"store {report.store}: schema {report.schema_version}, {report.runs} runs", markup=False
+    )
+    if report.marked_interrupted:
+        console.print(
+            f"marked interrupted (their process is gone): {', '.join(report.marked_interrupted)}",
+            markup=False,
+        )
+    for s in report.salvaged:
+        copied = ", ".join(f"{n} {t}" for t, n in s.rows.items()) or "nothing"
+        console.print(f"salvaged from {s.path}: {copied}", markup=False, soft_wrap=True)
+        for table, why in s.lost.items():
+            console.print(f"  lost {table}: {why}", markup=False, soft_wrap=True)
+    if not report.salvaged:
+        console.print("no damaged copies to salvage", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -61,9 +62,54 @@ def _format_of(path: Path, fmt: str | None) -> str:
     return kind
 
 
-def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, object]]]:
-    # utf-8-sig: files saved by spreadsheet programs start with a byte-order mark
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+DEFAULT_ENCODING = "utf-8-sig"  # UTF-8; files saved by spreadsheet programs start with a BOM
+
+
+def text_encoding(encoding: str | None = None) -> str:
+    """``encoding``, else ``EXPLAINLM_ENCODING`` (the CLI's ``explainlm --encoding``), else UTF-8;
+    an unknown name is one :class:`UserError` line."""
+    enc = encoding or os.environ.get("EXPLAINLM_ENCODING") or DEFAULT_ENCODING
+    try:
+        codecs.lookup(enc)
+    except LookupError:
+        raise UserError(
+            f"unknown encoding {enc!r} (--encoding); e.g. utf-8, latin-1, cp1252, utf-16"
+        ) from None
+    return enc
+
+
+def decoding_error(path: Path, encoding: str, err: UnicodeDecodeError) -> DataFormatError:
+    """The undecodable line of ``path`` (found by decoding it line by line) as one error."""
+    name = (
+        "UTF-8"
+        if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8")
+        else encoding
+    )
+    hint = "if the file uses another encoding, pass it with --encoding (e.g. --encoding latin-1)"
+    with open(path, "rb") as fh:
+        for i, raw in enumerate(fh, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                byte = raw[e.start : e.start + 1].hex()
+                return DataFormatError(
+                    path, i, f"not {name} text (byte 0x{byte} at column {e.start + 1}); {hint}"
+                )
+    return DataFormatError(path, None, f"not {name} text ({err.reason}); {hint}")
+
+
+def check_input_file(p: Path) -> None:
+    """A readable regular file, or one line saying what it is instead."""
+    if p.is_dir():
+        raise UserError(f"{p} is a folder, not a file: pass a .tsv, .csv, .jsonl or .txt file")
+    if not p.exists():
+        raise UserError(f"file not found: {p}")
+    if not p.is_file():
+        raise UserError(f"{p} is not a regular file: pass a .tsv, .csv, .jsonl or .txt file")
+
+
+def _rows(path: Path, kind: str, encoding: str) -> Iterator[tuple[int, dict[str, object]]]:
+    with open(path, encoding=encoding, newline="") as fh:
         if kind == "txt":
             for i, line in enumerate(fh, start=1):
                 if line.strip():  # blank lines are skipped, as in the other formats
@@ -114,21 +160,38 @@ def read_table(
     extra_columns: tuple[str, ...] = (),
     fmt: str | None = None,
     limit: int | None = None,
+    encoding: str | None = None,
 ) -> TextTable:
     """Read texts (and labels) from a TSV, CSV, JSONL or plain-text file.
 
-    Empty texts, missing columns and malformed lines raise :class:`DataFormatError`
-    naming the file and the line.
+    Empty texts, missing columns, malformed lines and bytes that are not text in ``encoding``
+    (default UTF-8, see :func:`text_encoding`) raise :class:`DataFormatError` naming the file and
+    the line.
     """
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"file not found: {p}")
+    check_input_file(p)
     kind = _format_of(p, fmt)
+    enc = text_encoding(encoding)
+    try:
+        return _read(p, kind, enc, text_column, label_column, extra_columns, limit)
+    except UnicodeDecodeError as e:
+        raise decoding_error(p, enc, e) from None
+
+
+def _read(
+    p: Path,
+    kind: str,
+    encoding: str,
+    text_column: str,
+    label_column: str | None,
+    extra_columns: tuple[str, ...],
+    limit: int | None,
+) -> TextTable:
     texts: list[str] = []
     labels: list[str] = []
     lines: list[int] = []
     extra: dict[str, list[object]] = {c: [] for c in extra_columns}
-    rows = _rows(p, kind)
+    rows = _rows(p, kind, encoding)
     for line, row in rows:
         if limit is not None and len(texts) >= limit:
             break

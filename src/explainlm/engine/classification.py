@@ -22,7 +22,7 @@ from explainlm.engine.contract import (
     split_cached,
     stable_key,
 )
-from explainlm.engine.masks import check_masks, encoding_features, mask_variants
+from explainlm.engine.masks import check_masks, encoding_features, mask_variants, sentence_ids
 from explainlm.errors import UserError
 from explainlm.explanation import Explanation
 from explainlm.models.wrapper import Encoding
@@ -133,13 +133,22 @@ class ClassificationContract:
         elif granularity == "word":
             token_scores = None
             word_scores = _padded(row, len(enc.word_spans))
+        elif granularity == "sentence":
+            token_scores = None
+            word_scores = np.zeros(len(enc.word_spans))  # filled from the sentences below
         else:
             token_scores = np.zeros(len(enc))
             token_scores[enc.text_token_positions] = _padded(row, len(enc.text_token_positions))
             word_scores = word_sums(enc, token_scores)
         if granularity == "token" and token_scores is None:
             raise UserError(f"{method.name} gave no token scores")
+        sentences, sentence_scores = _sentences(
+            enc, granularity, attribution.units, row, word_scores
+        )
+        if sentence_scores is not None:  # every word carries its sentence's score
+            word_scores = np.asarray(sentence_scores)[sentence_ids(enc.text, enc.word_spans)]
         diagnostics = attribution.output_diagnostics(0)
+        diagnostics.setdefault("precision", self.precision_of(method))
         delta = diagnostics.get("delta")
         probs = item.scores.softmax(-1)
         labels = self.classifier.labels
@@ -164,7 +173,34 @@ class ClassificationContract:
             model=self.classifier.name,
             warnings=list(enc.warnings),
             diagnostics=diagnostics,
+            sentences=sentences,
+            sentence_scores=sentence_scores,
         )
+
+
+def _sentences(
+    enc: Encoding, granularity: str, units: str, row: np.ndarray, word_scores: np.ndarray
+) -> tuple[list[str], list[float] | None]:
+    """Sentence granularity: the sentences' texts and scores (a token-level method's score of a
+    sentence is the sum over its words); otherwise no sentences."""
+    if granularity != "sentence":
+        return [], None
+    groups = sentence_ids(enc.text, enc.word_spans)
+    n = int(groups.max()) + 1 if groups.size else 0
+    if units == "tokens":
+        scores = np.bincount(groups, weights=np.asarray(word_scores), minlength=n)
+    else:
+        scores = _padded(row, n)
+    spans = enc.word_spans
+    texts = [
+        enc.text[
+            spans[int(np.flatnonzero(groups == g)[0])][0] : spans[
+                int(np.flatnonzero(groups == g)[-1])
+            ][1]
+        ]
+        for g in range(n)
+    ]
+    return texts, [float(v) for v in scores]
 
 
 def _padded(row: np.ndarray, n: int) -> np.ndarray:

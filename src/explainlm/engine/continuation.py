@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainlm.engine.prefix import suffix_cost
 from explainlm.errors import UserError
 from explainlm.models.batching import token_budget_batches
 from explainlm.models.generation import continuation_logits
@@ -33,6 +34,7 @@ class ContinuationScoring:
     """Continuation log-probs in shared passes (mixed into the engine; uses its wrapper and budget)."""
 
     wrapper: Any
+    forward_wrapper: Any  # the wrapper of the model variant forward passes run on
     max_batch_tokens: int
     _pass: Callable[..., contextlib.AbstractContextManager[Any]]
     _stage: Callable[..., None]
@@ -63,7 +65,7 @@ class ContinuationScoring:
         first removed token, so only the rest is run (:meth:`_reusing_prefixes`). Without it, rows
         that all share a prefix of ``min_shared_prefix`` tokens or more reuse that prefix.
         """
-        w = self.wrapper
+        w = self.forward_wrapper
         contexts = [c if len(c) else self._start_context(c) for c in contexts]
         if reads is not None and alternatives is not None:
             raise ValueError("give alternatives or reads, not both")
@@ -72,7 +74,10 @@ class ContinuationScoring:
             if shared >= min_shared_prefix:
                 references = [0] * len(contexts)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
-        self._stage("scoring continuations", len(contexts), sum(lengths))
+        tokens = sum(lengths)
+        if w.is_decoder and references is not None:  # the estimate counts what runs: suffixes
+            tokens = suffix_cost(contexts, continuations, references)
+        self._stage("scoring continuations", len(contexts), tokens)
         if w.is_decoder and references is not None:
             return self._reusing_prefixes(contexts, continuations, alternatives, references, reads)
         out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
@@ -123,7 +128,7 @@ class ContinuationScoring:
         the budget counts suffix tokens plus a quarter of the cached prefix (memory). References
         are processed in waves so that only a few budgets' worth of caches is alive.
         """
-        w = self.wrapper
+        w = self.forward_wrapper
         n = len(contexts)
         if len(references) != n:
             raise ValueError("references needs one entry per row")
@@ -165,7 +170,9 @@ class ContinuationScoring:
                 if past_len:
                     past = _gather_cache(cache, [references[i] for i in idx], cut, past_len)
                 spans = [(f, len(continuations[i])) for f, i in zip(firsts, idx, strict=True)]
-                logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past)
+                # cost model of the estimates: suffix tokens plus a quarter of the cached prefix
+                cost = sum(len(seqs[i]) - c for i, c in zip(idx, cut, strict=True)) + sum(cut) / 4
+                logits, _ = self._decode(ids, mask, spans, position_ids=pos, past=past, cost=cost)
                 for b, i in enumerate(idx):
                     out[i] = _extract(
                         logits[b], continuations[i], _row(alternatives, i), _row(reads, i)
@@ -182,7 +189,7 @@ class ContinuationScoring:
         out: list[np.ndarray],
     ) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Run the reference rows in full (right-padded); fill their results; return their caches."""
-        w = self.wrapper
+        w = self.forward_wrapper
         alternatives, reads = extra
         caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         for idx in token_budget_batches([len(seqs[r]) for r in wave], self.max_batch_tokens):
@@ -211,6 +218,7 @@ class ContinuationScoring:
         *,
         position_ids: torch.Tensor | None = None,
         past: Any = None,
+        cost: float | None = None,
     ) -> tuple[list[torch.Tensor], Any]:
         """One decoder pass; row b's logits at positions ``spans[b] = (start, length)`` only.
 
@@ -218,7 +226,7 @@ class ContinuationScoring:
         a quarter of the pass: 49k-way logits at every position). Models whose head does more than
         one projection (logit soft-capping or scaling) get the full logits instead.
         """
-        w = self.wrapper
+        w = self.forward_wrapper
         model = w.model
         kw: dict[str, Any] = {
             "input_ids": ids.to(w.device),
@@ -233,7 +241,7 @@ class ContinuationScoring:
             getattr(cfg, a, None) for a in ("final_logit_softcapping", "logit_scale")
         )
         head = model.get_output_embeddings()
-        with self._pass(len(ids), ids.numel()):
+        with self._pass(len(ids), ids.numel() if cost is None else cost):
             if plain_head and head is not None and model.base_model is not model:
                 res = model.base_model(**kw)
                 h = res.last_hidden_state

@@ -28,7 +28,10 @@ import torch
 from explainlm.engine.classification import ClassificationContract
 from explainlm.engine.continuation import ContinuationScoring
 from explainlm.engine.contract import item_torch_generator
+from explainlm.engine.prefix import class_scores_reusing_prefixes
+from explainlm.models.autotune import resolve_precision
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
+from explainlm.models.precision import PrecisionPlan, model_kind, pass_context, variant_task
 from explainlm.models.wrapper import Batch, Encoding, eager_attention
 from explainlm.progress import Progress, as_progress
 from explainlm.targets import ClassTarget
@@ -68,6 +71,13 @@ class Engine(ClassificationContract, ContinuationScoring):
     ``progress``: a :class:`~explainlm.progress.Progress` (``True``: a terminal bar) that every
     pass advances. ``reuse_scores``: remember the target value of every keep-mask scored, so
     that methods and the faithfulness check on the same texts share passes.
+
+    ``precision`` (``fp32``, ``bf16``, ``int8``, ``auto`` or a resolved
+    :class:`~explainlm.models.precision.PrecisionPlan`): forward passes (prediction, perturbations)
+    run on the plan's forward variant of the model, gradient passes on its gradient variant; the
+    input embeddings the gradient methods differentiate stay float32. ``max_batch_tokens=None``:
+    the plan's measured pass size (else the default). ``mixed_precision=True`` is the earlier
+    spelling of ``precision=PrecisionPlan("bf16", "bf16", "autocast")``.
     """
 
     kind = "classification"
@@ -77,34 +87,59 @@ class Engine(ClassificationContract, ContinuationScoring):
         classifier: Classifier,
         target: ClassTarget | None = None,
         *,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
         progress: Progress | bool | None = False,
         mixed_precision: bool = False,
         reuse_scores: bool = False,
+        precision: str | PrecisionPlan = "fp32",
     ) -> None:
         self.classifier = classifier
         self.wrapper = classifier.wrapper
         self.target = target or ClassTarget()
-        self.max_batch_tokens = int(max_batch_tokens)
+        if mixed_precision:
+            precision = PrecisionPlan("bf16", "bf16", "autocast", "bf16", reason="mixed_precision")
+        self.precision = resolve_precision(precision, classifier)
+        plan = self.precision
+        self.max_batch_tokens = int(
+            max_batch_tokens or plan.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS
+        )
+        self.forward_batch_tokens = int(
+            max_batch_tokens or plan.forward_batch_tokens or self.max_batch_tokens
+        )
+        self._forward_clf = variant_task(classifier, model_kind(plan, "forward"))
+        self._gradient_clf = variant_task(classifier, model_kind(plan, "backward"))
+        self.forward_wrapper = self._forward_clf.wrapper
         self.progress = as_progress(progress)
         self.passes = 0  # forward passes run (for tests and benchmarks)
         self.mixed_precision = mixed_precision
         self._label = ""  # what the passes are for (the method's name), shown in progress
+        self._method: Any = None  # the method whose passes run now
         self._seconds_per_token: float | None = None
         self._init_contract(reuse_scores)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """bfloat16 autocast when mixed precision is on (meant for GPUs; works on CPU too)."""
-        if not self.mixed_precision:
+    def _autocast(self, backward: bool = True) -> contextlib.AbstractContextManager[Any]:
+        """bfloat16 autocast when the plan runs these passes under autocast; else nothing."""
+        kind = "backward" if backward else "forward"
+        if backward and self._float32_gradients(self._method):
             return contextlib.nullcontext()
-        return torch.autocast(self.wrapper.device.type, dtype=torch.bfloat16)
+        return pass_context(self.precision, kind, self.wrapper.device)
+
+    def precision_of(self, method: Any) -> str:
+        """The precision a method's passes ran in: its gradient passes', else its forward passes'
+        (``fp32``, ``bf16-weights``, ``bf16-autocast``, ``int8``); attention maps are float32."""
+        requires = getattr(method, "requires", ())
+        if "gradients" in requires:
+            return "fp32" if self._float32_gradients(method) else self.precision.mode("backward")
+        if "masks" in requires:
+            return self.precision.mode("forward")
+        return "fp32"
 
     # --------------------------------------------------------------- passes and progress
     @contextlib.contextmanager
     def _pass(self, rows: int, tokens: int, backward: bool = False) -> Iterator[None]:
         """One model pass: autocast, counted, timed (for estimates), and reported as progress."""
         start = time.perf_counter()
-        with self._autocast():
+        with self._autocast(backward):
             yield
         cost = tokens * (BACKWARD_COST if backward else 1.0)
         rate = (time.perf_counter() - start) / max(cost, 1.0)
@@ -122,14 +157,23 @@ class Engine(ClassificationContract, ContinuationScoring):
         self.progress.start(name, total=rows, estimate_s=estimate)
 
     @contextlib.contextmanager
-    def labelled(self, label: str) -> Iterator[None]:
-        """Name the work done inside (progress stages read ``label: what``)."""
+    def labelled(self, label: str, method: Any = None) -> Iterator[None]:
+        """Name the work done inside (progress stages read ``label: what``); ``method``: the
+        method whose passes run inside (its gradient precision, see :meth:`precision_of`)."""
         previous, self._label = self._label, label
+        previous_method, self._method = self._method, method
         try:
             yield
         finally:
             self._label = previous
+            self._method = previous_method
             self.progress.close()
+
+    def _float32_gradients(self, method: Any) -> bool:
+        """Under ``auto``, a precision-sensitive method's gradient passes run in float32."""
+        return bool(getattr(method, "precision_sensitive", False)) and (
+            self.precision.requested == "auto"
+        )
 
     # ----------------------------------------------------------------------------- items
     def prepare(self, texts: Sequence[str], *, truncation: bool = True) -> list[Item]:
@@ -182,7 +226,7 @@ class Engine(ClassificationContract, ContinuationScoring):
 
     def _scores(self, encodings: Sequence[Encoding]) -> torch.Tensor:
         """Class scores of many encodings (the classifier's batched loop, passes counted)."""
-        return self.classifier.scores(encodings, self.max_batch_tokens, wrap=self._pass)
+        return self._forward_clf.scores(encodings, self.forward_batch_tokens, wrap=self._pass)
 
     # --------------------------------------------------------------------- perturbations
     def score_encodings(
@@ -196,8 +240,10 @@ class Engine(ClassificationContract, ContinuationScoring):
             owner.extend([k] * len(vs))
         if not flat:
             return [np.zeros(0) for _ in items]
-        self._stage("scoring variants", len(flat), sum(len(e) for e in flat))
-        scores = self._scores(flat)
+        scores = class_scores_reusing_prefixes(self, items, flat, owner)  # causal LMs
+        if scores is None:
+            self._stage("scoring variants", len(flat), sum(len(e) for e in flat))
+            scores = self._scores(flat)
         values = self._values(scores, [items[k] for k in owner]).numpy()
         out, start = [], 0
         for vs in variants:
@@ -278,7 +324,11 @@ class Engine(ClassificationContract, ContinuationScoring):
                 batch.padding_side,
             )
             with self._pass(len(rows), len(rows) * per_row, backward=True):
-                scores = self.classifier.class_scores(rep, inputs_embeds=part)
+                if self._float32_gradients(self._method):
+                    scores = self.classifier.class_scores(rep, inputs_embeds=part)
+                else:
+                    dtype = next(self._gradient_clf.wrapper.model.parameters()).dtype
+                    scores = self._gradient_clf.class_scores(rep, inputs_embeds=part.to(dtype))
                 v = self._values(scores.float(), owners[sl])
                 (g,) = torch.autograd.grad(v.sum(), part)
             grads[sl] = g

@@ -1,8 +1,9 @@
 """Features and keep-masks: which units of a text a perturbation may remove, and the variant
 encodings a keep-mask over them gives.
 
-Features are word units (``granularity="word"``) or the user's text tokens (``"token"``); template
-and special tokens are never features. Removing a feature means (``replace``): ``remove`` — the
+Features are word units (``granularity="word"``), sentences (``"sentence"``: runs of words up to
+one ending in ``.``, ``!``, ``?`` or a line break; for long texts, far fewer perturbations) or the
+user's text tokens (``"token"``); template and special tokens are never features. Removing a feature means (``replace``): ``remove`` — the
 word is deleted from the text, which is re-tokenized (token granularity: the token is deleted);
 ``mask`` / ``pad`` — its tokens are replaced by the mask (or unknown) / padding token.
 """
@@ -10,6 +11,7 @@ word is deleted from the text, which is re-tokenized (token granularity: the tok
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,18 +21,40 @@ from explainlm.models.words import remove_words
 from explainlm.models.wrapper import Encoding, ModelWrapper
 
 REPLACE = ("remove", "mask", "pad")
-GRANULARITIES = ("word", "token")
+GRANULARITIES = ("word", "token", "sentence")
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
-def check_granularity(granularity: str) -> None:
-    if granularity not in GRANULARITIES:
-        raise UserError(f"granularity must be one of {', '.join(GRANULARITIES)}")
+def check_granularity(granularity: str, allowed: Sequence[str] = GRANULARITIES) -> None:
+    if granularity not in allowed:
+        raise UserError(f"granularity must be one of {', '.join(allowed)}, got {granularity!r}")
+
+
+def sentence_ids(text: str, word_spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The sentence of each word: a sentence ends after a word ending in ``.``, ``!``, ``?`` or
+    ``…`` (closing quotes and brackets allowed) and at a line break.
+
+    >>> from explainlm.models.words import split_words
+    >>> text = "A fine film. Dull?\\nYes"
+    >>> sentence_ids(text, split_words(text)).tolist()
+    [0, 0, 0, 0, 1, 1, 2]
+    """
+    out, current = np.zeros(len(word_spans), dtype=np.int64), 0
+    for i, (s, e) in enumerate(word_spans):
+        out[i] = current
+        nxt = word_spans[i + 1][0] if i + 1 < len(word_spans) else len(text)
+        if SENTENCE_END.search(text[s:e]) or "\n" in text[e:nxt]:
+            current += 1
+    return out
 
 
 def encoding_features(encoding: Encoding, granularity: str) -> int:
-    """Number of features of an encoding: its word units, or its text tokens."""
+    """Number of features of an encoding: its word units, sentences, or text tokens."""
     if granularity == "word":
         return len(encoding.word_spans)
+    if granularity == "sentence":
+        ids = sentence_ids(encoding.text, encoding.word_spans)
+        return int(ids.max()) + 1 if ids.size else 0
     return len(encoding.text_token_positions)
 
 
@@ -61,6 +85,10 @@ def mask_variants(
     if replace not in REPLACE:
         raise UserError(f"replace must be one of {', '.join(REPLACE)}")
     out: list[list[Encoding]] = []
+    if granularity == "sentence":  # a sentence's words go together: word keep-masks
+        masks = [np.asarray(m)[:, sentence_ids(e.text, e.word_spans)] for e, m in zip(
+            encodings, masks, strict=True)]  # fmt: skip
+        granularity = "word"
     for enc, m in zip(encodings, masks, strict=True):
         if replace == "remove" and granularity == "word":
             texts = [remove_words(enc.text, enc.word_spans, row) for row in m]

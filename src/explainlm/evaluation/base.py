@@ -72,6 +72,16 @@ def feature_scores(e: Explanation, item: Item | None = None) -> np.ndarray:
     With the model's ``item`` for the text, the count is checked against the model's units (an
     explanation made by another model or tokenizer is an error, not silently misaligned).
     """
+    if e.granularity == "sentence":
+        from explainlm.engine.masks import encoding_features
+
+        s = np.asarray(e.feature_scores(), dtype=np.float64)
+        if item is not None and encoding_features(item.encoding, "sentence") != s.size:
+            raise UserError(
+                f"{e.method}: {s.size} sentence scores for "
+                f"{encoding_features(item.encoding, 'sentence')} sentences of {e.text[:40]!r}"
+            )
+        return s
     if e.granularity == "word":
         s = np.asarray(e.word_scores, dtype=np.float64)
         if item is not None and len(item.encoding.word_spans) != s.size:

@@ -45,8 +45,14 @@ CITATION = (
 def feature_of_tokens(case: Case) -> np.ndarray:
     """The feature index of every token of the case's encoding (-1: never perturbed)."""
     enc = case.item.encoding  # type: ignore[union-attr]
-    if case.granularity == "word":
-        return np.where(np.asarray(enc.special), -1, np.asarray(enc.word_ids))
+    if case.granularity in ("word", "sentence"):
+        owner = np.where(np.asarray(enc.special), -1, np.asarray(enc.word_ids))
+        if case.granularity == "sentence":
+            from explainlm.engine.masks import sentence_ids
+
+            groups = sentence_ids(enc.text, enc.word_spans)
+            owner = np.where(owner >= 0, groups[np.maximum(owner, 0)], -1)
+        return owner
     owner = np.full(len(enc), -1)
     owner[enc.text_token_positions] = np.arange(len(enc.text_token_positions))
     return owner

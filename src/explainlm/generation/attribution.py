@@ -23,7 +23,7 @@ from explainlm.generation.engine import GenerationEngine
 from explainlm.generation.result import GenerationSet
 from explainlm.methods import get_method
 from explainlm.models import Generator, load_model
-from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
+from explainlm.models.precision import model_kind, variant_task
 from explainlm.progress import Progress
 from explainlm.targets import GenerationTarget
 
@@ -42,9 +42,10 @@ def explain_generation(
     seed: int = 0,
     chat: bool | None = None,
     method_params: Mapping[str, Mapping[str, Any]] | None = None,
-    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: int | None = None,
     progress: Progress | bool | None = None,
     check: bool | CheckConfig = True,
+    precision: str = "auto",
 ) -> GenerationSet:
     """Generate (or teacher-force ``target_texts``: texts or token ids) and attribute every token.
 
@@ -52,11 +53,13 @@ def explain_generation(
     text) makes it contrastive: log p(generated token) − log p(foil token at the same position).
     ``check`` (default on) computes each attribution's faithfulness check into ``.check`` (the
     prompt's units ranked by their attribution summed over the generated tokens; f = the target
-    summed over the generated tokens).
+    summed over the generated tokens). ``precision`` (``auto``, ``fp32``, ``bf16``, ``int8``; see
+    docs/performance.md) applies to generating, scoring and attributing; ``max_batch_tokens=None``
+    uses the pass size measured for the device (``auto``) or the default.
     """
     if isinstance(prompts, str):
         prompts = [prompts]
-    check_granularity(granularity)
+    check_granularity(granularity, ("word", "token"))
     if target_texts is not None and len(target_texts) != len(prompts):
         raise UserError("give one target text per prompt")
     tgt = GenerationTarget("contrast", foil) if foil else GenerationTarget(target)
@@ -69,19 +72,25 @@ def explain_generation(
     if not isinstance(gen, Generator):
         raise UserError("explain_generation needs a causal LM")
     engine = GenerationEngine(
-        gen, tgt, max_batch_tokens=max_batch_tokens, progress=progress, reuse_scores=bool(config)
+        gen,
+        tgt,
+        max_batch_tokens=max_batch_tokens,
+        progress=progress,
+        reuse_scores=bool(config),
+        precision=precision,
     )
     for r in runners:
         engine.check_method(r)
     if target_texts is not None:
         gens = engine.teacher_force(prompts, target_texts)
     else:
-        gens = gen.generate(
+        plan = engine.engine.precision
+        gens = variant_task(gen, model_kind(plan, "forward")).generate(
             prompts,
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
             seed=seed,
-            max_batch_tokens=max_batch_tokens,
+            max_batch_tokens=engine.engine.forward_batch_tokens,
         )
     items = engine.prepare(gens, gen.continuation_ids(foil) if foil else None)
     per_method = [r.attribute(engine, items, granularity) for r in runners]

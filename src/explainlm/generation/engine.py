@@ -39,6 +39,7 @@ from explainlm.generation.result import GenerationAttribution
 from explainlm.generation.scorer import NextTokenScorer, class_target_for, extend
 from explainlm.models import Generation, Generator
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
+from explainlm.models.precision import PrecisionPlan
 from explainlm.models.wrapper import Encoding
 from explainlm.progress import Progress
 from explainlm.targets import GenerationTarget
@@ -87,10 +88,11 @@ class GenerationEngine:
         generator: Generator,
         target: GenerationTarget | None = None,
         *,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
         progress: Progress | bool | None = False,
         mixed_precision: bool = False,
         reuse_scores: bool = False,
+        precision: str | PrecisionPlan = "fp32",
     ) -> None:
         self.generator = generator
         self.wrapper = generator.wrapper
@@ -101,6 +103,7 @@ class GenerationEngine:
             max_batch_tokens=max_batch_tokens,
             progress=progress,
             mixed_precision=mixed_precision,
+            precision=precision,
         )
         self.scores_cache = ScoreCache() if reuse_scores else None
         self._active: Any = None
@@ -113,8 +116,8 @@ class GenerationEngine:
     def progress(self) -> Progress:
         return self.engine.progress
 
-    def labelled(self, label: str) -> contextlib.AbstractContextManager[None]:
-        return self.engine.labelled(label)
+    def labelled(self, label: str, method: Any = None) -> contextlib.AbstractContextManager[None]:
+        return self.engine.labelled(label, method)
 
     @property
     def sequence_target(self) -> bool:

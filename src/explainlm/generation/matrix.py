@@ -95,6 +95,7 @@ def build_attribution(
         t_units = list(g.tokens[: item.rows])
         t_lp = [float(v) for v in g.logprobs[: item.rows]]
     diagnostics = attribution.output_diagnostics(None)
+    diagnostics.setdefault("precision", engine.engine.precision_of(method))
     delta = diagnostics.get("delta")
     return GenerationAttribution(
         prompt=g.prompt,

@@ -22,6 +22,7 @@ deviation, as in ROME. Many patches run in one forward pass, one row per patch.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -95,13 +96,19 @@ def run_patches(
     *,
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     arch: Architecture | None = None,
+    progress: Any = None,
+    seconds_per_row: float | None = None,
 ) -> list[float]:
     """The metric of the corrupted run with each patch applied (one row per patch).
 
     ``inputs`` is ``{"input_ids": [1, T]}`` or ``{"inputs_embeds": [1, T, d]}`` (the corrupted
     input); ``clean`` maps each patched point to its clean activation ``[T, d]``. An empty patch
-    gives the corrupted run itself.
+    gives the corrupted run itself. ``progress`` (a :class:`~explainlm.progress.Progress`) gets a
+    stage of one unit per patch, estimated from ``seconds_per_row``, advanced after every pass.
     """
+    if progress is not None:
+        estimate = None if seconds_per_row is None else seconds_per_row * len(patches)
+        progress.start("patching", total=len(patches), estimate_s=estimate)
     arch = arch or architecture(wrapper.model)
     x = next(iter(inputs.values()))
     n_tok = x.shape[1]
@@ -134,6 +141,8 @@ def run_patches(
         with torch.no_grad(), hooks(wrapper, fns, arch=arch):
             logits = wrapper.forward(attention_mask=mask, **args, **_last_only(wrapper)).logits
         out += metric(logits).tolist()
+        if progress is not None:
+            progress.advance(len(chunk))
     return out
 
 
@@ -160,6 +169,7 @@ def trace(
     seed: int = 0,
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     positions: Sequence[int] | None = None,
+    progress: Any = None,
 ) -> TraceResult:
     """Causal tracing of ``clean`` → ``target``: the restored fraction per layer × position.
 
@@ -170,6 +180,7 @@ def trace(
     ``metric="logit_diff"`` needs a ``foil`` token (``m = logit(target) - logit(foil)``).
     ``positions`` restricts the patched token positions (negative counts from the end); the grid
     costs layers × positions rows of the prompt's length, so restrict it for long prompts.
+    ``progress`` (a :class:`~explainlm.progress.Progress`) shows the patches run, with an estimate.
     """
     _check_trace_options(wrapper, component, metric, foil, corrupt, subject)
     arch = architecture(wrapper.model)
@@ -189,8 +200,10 @@ def trace(
 
     fn = _metric_fn(wrapper, tid, fid, metric)
     mask = torch.ones_like(ids)
+    began = time.perf_counter()
     with torch.no_grad(), hooks(wrapper, {p: keep(p) for p in points}, arch=arch):
         m_clean = float(fn(wrapper.forward(input_ids=ids, attention_mask=mask).logits)[0])
+    seconds_per_row = time.perf_counter() - began  # one row of the prompt: the estimate's unit
     cols = list(range(len(enc))) if positions is None else [p % len(enc) for p in positions]
     n = len(cols)
     patches: list[Patch] = [{}]
@@ -199,8 +212,9 @@ def trace(
         for p in cols:
             patches.append({points[j]: [p] for j in range(lo, hi)})
     values = run_patches(
-        wrapper, inputs, acts, patches, fn, max_batch_tokens=max_batch_tokens, arch=arch
-    )
+        wrapper, inputs, acts, patches, fn, max_batch_tokens=max_batch_tokens, arch=arch,
+        progress=progress, seconds_per_row=seconds_per_row,
+    )  # fmt: skip
     m_corrupt = values[0]
     grid = _restored_fractions(values, m_clean, arch.n_layers, n, notes)
     return TraceResult(

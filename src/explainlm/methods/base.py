@@ -38,6 +38,8 @@ class Method(Configurable):
 
     requires: ClassVar[tuple[str, ...]] = ()
     additive: ClassVar[bool] = False
+    # its guarantees need float32 gradients: under precision "auto" its gradient passes run in fp32
+    precision_sensitive: ClassVar[bool] = False
 
     def attribute(
         self, engine: AttributionEngine, items: Sequence[Any], granularity: str = "word"
@@ -50,7 +52,7 @@ class Method(Configurable):
         check_granularity(granularity)
         engine.check_method(self)  # type: ignore[attr-defined]
         start = time.perf_counter()
-        with engine.labelled(self.name):  # type: ignore[attr-defined]
+        with engine.labelled(self.name, method=self):  # type: ignore[attr-defined]
             if self.is_legacy():
                 raw = [
                     legacy_attribution(self.name, r, granularity)

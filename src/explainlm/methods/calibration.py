@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -135,8 +135,13 @@ def calibrate(
     *,
     max_batch_tokens: int | None = None,
     progress: Any = None,
+    cancel_check: Callable[[], None] | None = None,
 ) -> Calibration:
-    """Explain ``texts`` with every candidate and summarise each one's check (module docstring)."""
+    """Explain ``texts`` with every candidate and summarise each one's check (module docstring).
+
+    ``cancel_check`` is called before each candidate and before the checks (it raises to stop).
+    """
+    stop = cancel_check or (lambda: None)
     start = time.perf_counter()
     opts = {"max_batch_tokens": max_batch_tokens} if max_batch_tokens else {}
     engine = Engine(classifier, progress=progress, reuse_scores=True, **opts)
@@ -144,6 +149,7 @@ def calibrate(
     rows = []
     per_method = []
     for name in candidates:
+        stop()
         t0 = time.perf_counter()
         try:
             res = get_method(name, **CANDIDATE_PARAMS.get(name, {})).attribute(engine, items)
@@ -151,6 +157,7 @@ def calibrate(
             continue
         per_method.append(res)
         rows.append({"method": name, "seconds_per_text": (time.perf_counter() - t0) / len(items)})
+    stop()
     attach_checks(engine, items, per_method, "word", CheckConfig())
     for row, results in zip(rows, per_method, strict=True):
         row.update(_summary(results))

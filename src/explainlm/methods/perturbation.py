@@ -22,6 +22,7 @@ from explainlm.configurable import Param
 from explainlm.engine import Attribution, AttributionEngine, Engine, Item
 from explainlm.engine.masks import REPLACE, encoding_features, mask_variants, replacement_id
 from explainlm.methods.base import Method, register_method
+from explainlm.methods.shapley_sampling import SAMPLING, kernel_coalitions, leverage_coalitions
 from explainlm.models.wrapper import Encoding
 
 __all__ = [
@@ -201,19 +202,29 @@ def shapley_exact(values: dict[tuple[bool, ...], float], d: int) -> np.ndarray:
 
 
 def kernel_shap_regression(
-    masks: np.ndarray, y: np.ndarray, f_empty: float, f_full: float, *, sampled: bool = True
+    masks: np.ndarray,
+    y: np.ndarray,
+    f_empty: float,
+    f_full: float,
+    *,
+    sampled: bool = True,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Shapley-kernel weighted least squares with the efficiency constraint (Lundberg & Lee, 2017).
 
-    ``sampled=True``: the coalitions were drawn with probability ∝ the Shapley kernel, so each one
-    counts once (uniform weights); ``False``: the kernel weights are applied to the given coalitions.
+    ``weights`` (one per row): the regression weight of each row (leverage sampling's kernel weight
+    over inclusion probability). Else ``sampled=True``: the coalitions were drawn with probability
+    ∝ the Shapley kernel, so each one counts once (uniform weights); ``False``: the kernel weights
+    are applied to the given coalitions.
     """
     d = masks.shape[1]
     z = masks.astype(np.float64)
     sizes = z.sum(1)
     keep = (sizes > 0) & (sizes < d)
     z, y, sizes = z[keep], y[keep], sizes[keep]
-    if sampled:
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)[keep]
+    elif sampled:
         w = np.ones(len(z))
     else:
         w = (d - 1) / (np.array([math.comb(d, int(s)) for s in sizes]) * sizes * (d - sizes))
@@ -231,9 +242,11 @@ class KernelShap(Method):
     """Shapley values of the features, with absent features removed (Lundberg & Lee, 2017).
 
     Exact enumeration of all 2^d coalitions when d ≤ ``exact_max_features`` (default 12); otherwise
-    KernelSHAP: ``n_samples`` coalitions drawn (seeded, paired) by the Shapley kernel's size
-    distribution and a constrained weighted regression. Diagnostics: ``exact`` and
-    ``n_coalitions``.
+    KernelSHAP: ``n_samples`` coalitions (seeded, paired) drawn by ``sampling`` — ``leverage``
+    (default; Musco & Witter, 2025: sizes evenly, without replacement, Horvitz–Thompson weights) or
+    ``kernel`` (i.i.d. by the Shapley kernel's size distribution) — and a constrained weighted
+    regression (:mod:`explainlm.methods.shapley_sampling`). Diagnostics: ``exact``,
+    ``n_coalitions`` and ``sampling``.
     """
 
     name = "kernel_shap"
@@ -242,28 +255,29 @@ class KernelShap(Method):
             None, int, ge=4, nullable=True, help="coalitions sampled when not exact (2d + 2048)"
         ),
         "exact_max_features": Param(12, int, ge=0, le=20, help="enumerate all coalitions up to"),
+        "sampling": Param(
+            "leverage", choices=SAMPLING, help="coalition sampling when not exact (see docs)"
+        ),
         "seed": SEED_PARAM,
         "replace": REPLACE_PARAM,
     }
     requires = ("masks",)
     citation = "Lundberg & Lee (2017), A Unified Approach to Interpreting Model Predictions"
 
-    def coalitions(self, d: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-        """All 2^d coalitions (exact), or seeded paired samples whose rows 0 and 1 are ∅ and all."""
+    def coalitions(
+        self, d: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        """All 2^d coalitions (exact), or seeded paired samples whose rows 0 and 1 are ∅ and all,
+        with each row's regression weight."""
         if d <= max(int(self.params["exact_max_features"]), 1):  # one feature: nothing to sample
             full = itertools.product([False, True], repeat=d)
-            return np.array(list(full), dtype=bool).reshape(-1, d), True
+            return np.array(list(full), dtype=bool).reshape(-1, d), None, True
         n = int(self.params["n_samples"] or 2 * d + 2048)
-        sizes = np.arange(1, d)
-        p = (d - 1) / (sizes * (d - sizes))
-        p = p / p.sum()
-        rows = [np.zeros(d, dtype=bool), np.ones(d, dtype=bool)]
-        while len(rows) < n:
-            k = rng.choice(sizes, p=p)
-            row = np.zeros(d, dtype=bool)
-            row[rng.choice(d, size=k, replace=False)] = True
-            rows += [row, ~row]  # paired sampling
-        return np.array(rows[:n]), False
+        if self.params["sampling"] == "kernel":
+            m, _ = kernel_coalitions(d, n, rng)
+            return m, None, False
+        m, w = leverage_coalitions(d, n, rng)
+        return m, w, False
 
     def compute(
         self, engine: AttributionEngine, items: Sequence[Any], granularity: str
@@ -275,23 +289,29 @@ class KernelShap(Method):
             for it in items
         ]
         values = engine.score_masks(
-            items, [m for m, _ in plans], granularity, self.params["replace"]
+            items, [m for m, _, _ in plans], granularity, self.params["replace"]
         )
         out = []
-        for (m, exact), y in zip(plans, values, strict=True):
-            phi = np.stack([shapley_values(m, y[:, o], exact) for o in range(y.shape[1])])
-            out.append(Attribution(phi, diagnostics={"exact": exact, "n_coalitions": len(m)}))
+        for (m, w, exact), y in zip(plans, values, strict=True):
+            phi = np.stack([shapley_values(m, y[:, o], exact, w) for o in range(y.shape[1])])
+            diag = {"exact": exact, "n_coalitions": len(m)}
+            if not exact:
+                diag["sampling"] = self.params["sampling"]
+            out.append(Attribution(phi, diagnostics=diag))
         return out
 
 
-def shapley_values(masks: np.ndarray, y: np.ndarray, exact: bool) -> np.ndarray:
-    """Shapley values from f on planned coalitions (exact, or sampled with ∅ and all first)."""
+def shapley_values(
+    masks: np.ndarray, y: np.ndarray, exact: bool, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Shapley values from f on planned coalitions (exact, or sampled with ∅ and all first;
+    ``weights``: each row's regression weight, else uniform)."""
     d = masks.shape[1]
     if d == 0:
         return np.zeros(0)
     if exact:
         return shapley_from_coalitions(masks, y)
-    return kernel_shap_regression(masks, y, float(y[0]), float(y[1]))
+    return kernel_shap_regression(masks, y, float(y[0]), float(y[1]), weights=weights)
 
 
 @register_method

@@ -243,12 +243,12 @@ class ZeroShotClassifier(Classifier):
         w = self.wrapper
         if inputs_embeds is None:
             inputs_embeds = w.embed(batch.input_ids)
-        bias = self.bias.to(inputs_embeds.device, inputs_embeds.dtype)
+        bias = self.bias.to(inputs_embeds.device, torch.float32)  # scores in float32 always
         if self.single_token:
             # only the last position's logits are needed (left padding puts every text's end there)
             logits = w.forward(batch, inputs_embeds=inputs_embeds, logits_to_keep=1).logits[:, -1]
             ids = torch.tensor([v[0] for v in self.verbalizer_ids], device=logits.device)
-            return torch.log_softmax(logits.float(), -1)[:, ids].to(inputs_embeds.dtype) - bias
+            return torch.log_softmax(logits.float(), -1)[:, ids] - bias
         # Multi-token verbalizers: one row per (text, label), prompt then verbalizer on the right.
         n, c = inputs_embeds.shape[0], len(self.labels)
         width = max(len(v) for v in self.verbalizer_ids)
@@ -266,7 +266,7 @@ class ZeroShotClassifier(Classifier):
         logp = torch.log_softmax(logits[:, t - 1 : t - 1 + width], -1)
         picked = logp.gather(-1, verb.repeat(n, 1).unsqueeze(-1)).squeeze(-1)
         total = (picked * vmask.repeat(n, 1)).sum(-1).view(n, c)
-        return total.to(inputs_embeds.dtype) - bias
+        return total - bias
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -35,9 +35,14 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from explainlm.store import open_store
+        from explainlm.store.recording import interrupt_live_runs
+
+        open_store()  # repairs a damaged store; marks runs of dead processes interrupted
         state.jobs.start()
         yield
-        state.jobs.stop()
+        state.jobs.stop()  # running jobs stop at their next step, their runs interrupted
+        interrupt_live_runs("interrupted: the server stopped")  # jobs still in a model pass
 
     app = FastAPI(
         title="explainlm",

@@ -76,7 +76,16 @@ def serve_cmd(
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    # On SIGTERM/Ctrl-C, requests still waiting get 5 s; then running jobs are interrupted (their
+    # runs marked `interrupted`, resumable) and the server exits.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -41,10 +41,23 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def public_message(message: str) -> str:
+    """``message`` without the server's own folders (the run store's path, its home)."""
+    from explainlm.paths import home_dir
+
+    home = str(home_dir())
+    store = f"{home}/runs.duckdb"
+    return (
+        message.replace(f" in {store}", "")
+        .replace(store, "the run store")
+        .replace(home, "$EXPLAINLM_HOME")
+    )
+
+
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse({"error": public_message(message)}, status_code=status, headers=headers)
 
 
 def validation_response(exc: RequestValidationError) -> JSONResponse:

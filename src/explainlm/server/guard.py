@@ -3,6 +3,8 @@
 * ``/api/*`` needs ``Authorization: Bearer TOKEN`` when the server has a token (401 otherwise).
 * A body over ``max_body`` bytes is refused with 413 before the app sees it (the declared
   Content-Length is checked first; a chunked body is counted while it is read).
+* Without a token only loopback ``Host`` headers are served (``localhost``, ``127.0.0.1``, ``[::1]``,
+  with any port): a web page elsewhere cannot reach the server through DNS rebinding (403).
 * Every response gets ``nosniff``, ``no-referrer`` and ``DENY`` framing; pages get a strict
   Content-Security-Policy (scripts and styles only from this server, no inline script).
 """
@@ -42,6 +44,19 @@ async def _send_json(
     await send({"type": "http.response.body", "body": body})
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def loopback_host(value: bytes) -> bool:
+    """A ``Host`` header naming this machine's loopback (any port); an absent one is refused."""
+    host = value.decode("latin-1").strip().lower()
+    if host.startswith("["):
+        name = host.split("]")[0] + "]"
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name in LOOPBACK_HOSTS or name.startswith("127.") and name.count(".") == 3
+
+
 class Guard:
     """See the module docstring."""
 
@@ -56,6 +71,15 @@ class Guard:
             return
         path: str = scope.get("path", "")
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        if self.token is None and not loopback_host(headers.get(b"host", b"")):
+            await _send_json(
+                send,
+                403,
+                "this server answers only to localhost without a token (Host header refused); "
+                "open it as http://localhost:PORT/ or start it with --token",
+                [],
+            )
+            return
         if path.startswith("/api") and self.token is not None and not self._authorised(headers):
             await _send_json(
                 send,

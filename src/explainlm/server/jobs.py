@@ -21,7 +21,7 @@ from typing import Any
 
 from explainlm.errors import UserError
 from explainlm.progress import Cancelled, Progress
-from explainlm.server.errors import ApiError
+from explainlm.server.errors import ApiError, public_message
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,36 @@ class QueueFull(Exception):
 
 
 class JobProgress(Progress):
-    """A job's progress: each update sets the job's ``progress`` and ``message``."""
+    """A job's progress: each update sets the job's ``progress`` and ``message``.
+
+    A job stopped because the server shuts down (:meth:`interrupt`) ends ``interrupted`` (its run
+    can be resumed), not ``cancelled``.
+    """
 
     def __init__(self, job: Job) -> None:
-        super().__init__()
         self.job = job
+        self._nested: Progress | None = None
+        super().__init__()
+
+    def interrupt(self) -> None:
+        self.cancel("interrupted")
+
+    def start(
+        self, stage: str, total: float | None = None, *, estimate_s: float | None = None
+    ) -> None:
+        self._nested = None
+        super().start(stage, total, estimate_s=estimate_s)
+
+    def nested_start(self, child: Progress) -> None:
+        """Nested work (the engine's passes) names the job's current step."""
+        self._nested = child
 
     def render(self) -> None:
         self.job.progress = self.fraction
         done = f" {self.done:g}/{self.total:g}" if self.total else ""
+        inner = self._nested
+        if inner is not None and inner.total:
+            done += f" · {inner.stage} {inner.done:g}/{inner.total:g}"
         self.job.message = f"{self.stage}{done}"
 
 
@@ -52,7 +73,7 @@ class Job:
     id: str
     kind: str
     fn: Callable[[Job], Any]
-    status: str = "queued"  # queued | running | finished | failed | cancelled
+    status: str = "queued"  # queued | running | finished | failed | cancelled | interrupted
     progress: float = 0.0
     message: str = ""
     result: Any = None
@@ -119,11 +140,12 @@ class JobQueue:
             self._threads.append(t)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Cancel queued and running jobs and stop the workers."""
+        """Interrupt queued and running jobs (their runs end ``interrupted``) and stop the
+        workers."""
         with self._lock:
             for job in self._jobs.values():
                 if job.status in ("queued", "running"):
-                    job.reporter.cancel()
+                    job.reporter.interrupt()
         for _ in self._threads:
             try:
                 self._queue.put(None, timeout=timeout)
@@ -188,8 +210,8 @@ class JobQueue:
             job.future.set_result(result)
         elif not job.future.done():
             exc = ApiError(job.error_status or 500, error or status)
-            if status == "cancelled":
-                exc = ApiError(409, "the job was cancelled")
+            if status in ("cancelled", "interrupted"):
+                exc = ApiError(409, f"the job was {status}")
             job.future.set_exception(exc)
 
     def _loop(self) -> None:
@@ -204,9 +226,10 @@ class JobQueue:
                 self._busy += 1
             try:
                 result = job.fn(job)
-            except Cancelled:
+            except Cancelled as e:
+                status = getattr(e, "status", "cancelled")
                 with self._lock:
-                    self._finish(job, "cancelled", error="cancelled")
+                    self._finish(job, status, error=status)
             except ApiError as e:
                 job.error_status = e.status
                 with self._lock:
@@ -214,7 +237,7 @@ class JobQueue:
             except UserError as e:
                 job.error_status = 400
                 with self._lock:
-                    self._finish(job, "failed", error=str(e))
+                    self._finish(job, "failed", error=public_message(str(e)))
             except Exception as e:  # never let a job kill the worker; no traceback to clients
                 log.exception("job %s (%s) failed", job.id, job.kind)
                 with self._lock:

@@ -67,9 +67,17 @@ def submit(state: ServerState, kind: str, fn: Any) -> Job:
 
 
 async def run_service(
-    state: ServerState, request: ServiceRequest, service: ModuleType, background: bool
+    state: ServerState,
+    request: ServiceRequest,
+    service: ModuleType,
+    background: bool,
+    client: Request | None = None,
 ) -> Any:
-    """Queue ``service.run(request, ctx)``; answer with its JSON document, or 202 and the job."""
+    """Queue ``service.run(request, ctx)``; answer with its JSON document, or 202 and the job.
+
+    A client that waits for the answer and goes away (closed tab, timeout) cancels its job; a
+    background job (202) runs on until it ends or is cancelled with ``DELETE /api/jobs/{id}``.
+    """
 
     def work(job: Job) -> Any:
         return service.run(request, context(state, job)).to_json_doc()
@@ -81,4 +89,15 @@ async def run_service(
             status_code=202,
             headers={"Location": f"/api/jobs/{job.id}"},
         )
-    return await asyncio.wrap_future(job.future)
+    answer = asyncio.wrap_future(job.future)
+    while client is not None:
+        done, _ = await asyncio.wait({answer}, timeout=DISCONNECT_POLL_S)
+        if done:
+            break
+        if await client.is_disconnected():
+            state.jobs.cancel(job.id)
+            raise ApiError(499, "the client closed the connection; the job was cancelled")
+    return await answer
+
+
+DISCONNECT_POLL_S = 0.5

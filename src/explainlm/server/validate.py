@@ -47,8 +47,9 @@ def check_max_new_tokens(n: int, limits: Limits) -> None:
         )
 
 
-def check_batch_tokens(n: int, limits: Limits) -> None:
-    if n > limits.max_batch_tokens:
+def check_batch_tokens(n: int | None, limits: Limits) -> None:
+    """``None`` (the size measured for the machine, at most 4,096) is always allowed."""
+    if n is not None and n > limits.max_batch_tokens:
         raise ApiError(
             400, f"max_batch_tokens is {n}; this server allows at most {limits.max_batch_tokens}"
         )

@@ -28,6 +28,7 @@ explainlm.errors.UserError: invalid options: text: Field required; txt: Extra in
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +47,7 @@ from explainlm.store import RunContext, RunStore
 
 __all__ = [
     "LocalModels",
+    "absolute_path",
     "ModelProvider",
     "ServiceContext",
     "ServiceRequest",
@@ -72,8 +74,33 @@ class ServiceRequest(BaseModel):
     path_fields: ClassVar[tuple[str, ...]] = ()
 
     def spec(self) -> dict[str, Any]:
-        """The normalised job spec stored with the run: all it takes to repeat or resume the job."""
-        return self.model_dump(mode="json")
+        """The normalised job spec stored with the run: all it takes to repeat or resume the job.
+
+        Every field is included (defaults too); file paths (``path_fields``) are made absolute,
+        so a run resumes from any working directory.
+        """
+        doc = self.model_dump(mode="json")
+        for name in self.path_fields:
+            value = doc.get(name)
+            if isinstance(value, str) and value:
+                doc[name] = absolute_path(value)
+            elif isinstance(value, list):
+                doc[name] = [absolute_path(v) if isinstance(v, str) else v for v in value]
+        return doc
+
+    @classmethod
+    def from_stored(cls: type[R], params: Mapping[str, Any], **overrides: Any) -> R:
+        """The request a recorded run was made with (its stored spec), with ``overrides``
+        (e.g. ``resume``, ``device``) on top; facts learnt while running are ignored."""
+        spec = params.get("request") or params  # older runs: the spec and facts side by side
+        fields = {k: v for k, v in spec.items() if k in cls.model_fields}
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        return build_request(cls, **fields)
+
+
+def absolute_path(value: str) -> str:
+    """``value`` as an absolute path (``~`` expanded; nothing needs to exist)."""
+    return os.path.abspath(os.path.expanduser(value))
 
 
 class ServiceResult(Protocol):
@@ -96,6 +123,10 @@ def validation_message(exc: ValidationError) -> str:
             return str(cause)
         where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "options"
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        given = err.get("input")
+        echo = err.get("type") not in ("missing", "extra_forbidden") and "got " not in msg
+        if echo and isinstance(given, (str, int, float, bool)):
+            msg += f" (got {given!r})"  # the bad value, so the user sees what was read
         parts.append(f"{where}: {msg}")
     return "invalid options: " + "; ".join(parts)
 
@@ -225,12 +256,15 @@ class ServiceContext:
         """Record the request's run (spec, status, summary) around the work; a dummy without store.
 
         The stored parameters are the request's spec, then ``extra`` (facts learnt while running,
-        e.g. the model's labels), then ``source``. ``resume``: reopen that run instead.
+        e.g. the model's labels, which may differ from the options asked for), then ``source``,
+        and the spec once more, untouched, as ``request`` (what a resume or a repeat runs).
+        ``resume``: take over that run instead (refused while a live process owns it).
         """
         if self.store is None:
             yield RunContext(None, resume or new_run_id())
             return
-        params = {**request.spec(), **(extra or {}), "source": self.source}
+        spec = request.spec()
+        params = {**spec, **(extra or {}), "source": self.source, "request": spec}
         with self.store.recorded_run(
             request.command, model=model, params=params, resume=resume
         ) as run:

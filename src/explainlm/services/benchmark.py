@@ -162,13 +162,11 @@ def stored_result(store: Any, rec: Any) -> BenchmarkResult:
     return result
 
 
-def load_examples(
-    request: BenchmarkRequest, count_tokens: Any = None, max_tokens: Any = None
-) -> list[Any]:
-    """The dataset's examples, cut into windows the model reads whole, then cut to ``limit``."""
-    from explainlm.datasets import load_dataset, windows
+def read_examples(request: BenchmarkRequest) -> list[Any]:
+    """The dataset's examples as stored (read before any model loads: bad data fails first)."""
+    from explainlm.datasets import load_dataset
 
-    examples = load_dataset(
+    return load_dataset(
         request.dataset,
         split=request.split,
         data_dir=request.data_dir,
@@ -177,8 +175,19 @@ def load_examples(
         label_column=request.label_column,
         rationale_column=request.rationale_column,
     )
+
+
+def load_examples(
+    request: BenchmarkRequest,
+    count_tokens: Any = None,
+    max_tokens: Any = None,
+    examples: list[Any] | None = None,
+) -> list[Any]:
+    """The dataset's examples, cut into windows the model reads whole, then cut to ``limit``."""
+    from explainlm.datasets import windows
+
     examples = windows(
-        examples,
+        examples if examples is not None else read_examples(request),
         max_words=request.max_words,
         strategy=request.window,
         count_tokens=count_tokens,
@@ -192,9 +201,10 @@ def run(request: BenchmarkRequest, ctx: ServiceContext) -> BenchmarkResult:
     request = resolved(request, ctx)
     if request.output is not None and Path(request.output).is_file():
         raise UserError(f"--output must be a folder, but {request.output} is a file")
+    raw = read_examples(request)
     clf = ctx.task(request.model, labels=request.labels)
     max_len = int(getattr(clf.wrapper, "max_length", 512))
-    examples = load_examples(request, lambda t: len(clf.encode([t])[0]), max_len)
+    examples = load_examples(request, lambda t: len(clf.encode([t])[0]), max_len, raw)
     with ctx.models.lock(request.model):
         if "auto" in request.methods:  # auto's stored per-model calibration (trust.md)
             from explainlm.services.calibration import ensure_calibration
@@ -247,7 +257,9 @@ def benchmark_examples(
                 progress.advance(len(examples) - len(todo), "resumed")
             for s in range(0, len(todo), request.chunk_size):
                 idx = todo[s : s + request.chunk_size]
-                payload = evaluate_chunk(request, classifier, examples, idx, keys, mparams)
+                inner = progress.child(len(idx))  # the explanation passes move the bar
+                payload = evaluate_chunk(request, classifier, examples, idx, keys, mparams, inner)
+                inner.close()
                 if ctx.store is not None:
                     ctx.store.put_items(run.run_id, ITEM_KIND, payload)
                 items.update(payload)
@@ -271,6 +283,7 @@ def evaluate_chunk(
     idx: Sequence[int],
     keys: Sequence[str],
     metric_params: Mapping[str, Any],
+    progress: Any = None,
 ) -> dict[str, Any]:
     """The stored payload of the examples ``idx``: per key, the example id, metric rows and
     method-agreement rows (texts left out: the examples hold them)."""
@@ -282,6 +295,7 @@ def evaluate_chunk(
         classifier,
         request.methods,
         method_params=request.method_params,
+        progress=progress,
     )
     owner = [idx[j // len(request.methods)] for j in range(len(exps))]
     res = evaluate(

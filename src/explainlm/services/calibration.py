@@ -52,13 +52,17 @@ def ensure_calibration(
     """The model's calibration: remembered, else stored, else computed and recorded."""
     from explainlm.methods.calibration import CANDIDATES, calibrate, known, model_key, remember
 
+    ctx.progress.check()  # a job cancelled while it waited for the model stops here
     key = model_key(classifier)
     cal = None if refresh else (known(key) or stored_calibration(ctx.store, key))
     if cal is None:
         req = CalibrateRequest(model=model, model_key=key, candidates=list(CANDIDATES))
         with ctx.recorded_run(req, model=model, extra=classifier.describe()) as run:
             with ctx.progress.stage_of("calibrating auto (once per model)"):
-                cal = calibrate(classifier, CANDIDATES, max_batch_tokens=max_batch_tokens)
+                cal = calibrate(
+                    classifier, CANDIDATES, max_batch_tokens=max_batch_tokens,
+                    cancel_check=ctx.progress.check,
+                )  # fmt: skip
             run.summary = {"calibration": cal.to_dict()}
     remember(cal)
     return cal

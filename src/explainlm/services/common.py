@@ -13,8 +13,10 @@ comma-separated string (``"occlusion,lime"``), method parameters a nested object
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
@@ -81,6 +83,42 @@ def at_least_one(v: int | None) -> int | None:
 CsvList = Annotated[list[str], BeforeValidator(_as_list)]
 MethodParams = Annotated[dict[str, dict[str, Any]], BeforeValidator(_as_params)]
 Limit = Annotated[int | None, AfterValidator(at_least_one)]
+
+
+def check_output_file(value: str | None, option: str) -> str | None:
+    """An output file that can be written: not a folder, its folder not a file (no model needed)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise UserError(f"{option} is empty: give a file name")
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise UserError(f"{option} {value} is a folder: give the path of a file inside it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{option} {value}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise UserError(f"{option} {value}: cannot write in {parent}")
+            break
+    return value
+
+
+def check_target_options(target: str | None, contrast: str | None) -> None:
+    """``--target`` and ``--contrast`` are not combined; a contrast names two different labels."""
+    from explainlm.targets import parse_target
+
+    if target is not None and contrast is not None:
+        raise UserError(
+            f"--target {target!r} and --contrast {contrast!r} conflict: a contrast is its own "
+            "target (LABEL:FOIL); give one of them"
+        )
+    parsed = parse_target(target, contrast=contrast)  # syntax only; labels need the model
+    if parsed.kind == "contrast" and parsed.label == parsed.foil:
+        raise UserError(
+            f"--contrast {contrast or target!r} compares a label with itself (every score "
+            "would be 0); give two different labels, LABEL:FOIL"
+        )
 
 
 def check_methods(methods: Sequence[str], params: dict[str, dict[str, Any]]) -> None:
@@ -153,10 +191,18 @@ class TextsInput(BaseModel):
     input: str | None = Field(None, description="TSV/CSV/JSONL/TXT file of texts.")
     text_column: str = Field("text", description="Text column of the input file.")
     limit: Limit = Field(None, description="Only the first N texts.")
+    encoding: str | None = Field(None, description="Text encoding of the input file (UTF-8).")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        from explainlm.datasets.tables import text_encoding
+
+        return None if v is None else text_encoding(v)
 
     def read_texts(self) -> list[str]:
         """The texts to work on: inline ones, then the file's (cut to ``limit``); none empty."""
-        return gather_texts(self.texts, self.input, self.text_column, self.limit)
+        return gather_texts(self.texts, self.input, self.text_column, self.limit, self.encoding)
 
 
 class BudgetOptions(BaseModel):
@@ -167,20 +213,38 @@ class BudgetOptions(BaseModel):
     )
 
 
+class PrecisionOptions(BaseModel):
+    """Numeric precision of the model passes and their size (see docs/performance.md)."""
+
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto",
+        description="auto (bf16/int8 where measured faster on this machine; the pass size too), "
+        "fp32, bf16, or int8 (forward passes; gradients in fp32).",
+    )
+    max_batch_tokens: int | None = Field(
+        None,
+        ge=16,
+        description="Token budget per pass (rows × padded length); None: the size measured for "
+        f"this machine under precision auto, else {DEFAULT_MAX_BATCH_TOKENS}.",
+    )
+
+
 def gather_texts(
     texts: Sequence[str] | None,
     input_file: str | None,
     text_column: str = "text",
     limit: int | None = None,
+    encoding: str | None = None,
 ) -> list[str]:
     """Texts from the command line and/or an input file (TSV/CSV/JSONL/TXT)."""
-    from explainlm.datasets import read_table
+    from explainlm.datasets.tables import read_table
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     out = list(texts or [])
     if input_file:
-        out += read_table(input_file, text_column=text_column, limit=limit).texts
+        table = read_table(input_file, text_column=text_column, limit=limit, encoding=encoding)
+        out += table.texts
     if not out:
         raise UserError("no text given: pass TEXT arguments or --input FILE")
     for i, t in enumerate(out):

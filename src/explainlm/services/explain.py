@@ -1,8 +1,9 @@
 """Explain: attributions of classifier predictions (``explainlm explain``, ``POST /api/explain``).
 
 All methods run in one :func:`explainlm.attribution.explain` call per chunk of texts, so each text
-is encoded and predicted once however many methods explain it. Each chunk is stored as soon as it
-is done.
+is encoded and predicted once however many methods explain it. Each chunk (``chunk_size`` texts) is
+stored as soon as it is done, so an interrupted run resumes (``resume=RUN_ID``: the run's own
+stored settings and input) without recomputing stored texts.
 
 >>> req = ExplainRequest(texts=["A fine film."], methods="occlusion,lime", params=["lime.n_samples=50"])
 >>> req.methods, req.params
@@ -18,14 +19,17 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from explainlm.errors import UserError
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
 from explainlm.services.common import (
-    BudgetOptions,
     CsvList,
     MethodParams,
+    PrecisionOptions,
     TaskOptions,
     TextsInput,
     check_methods,
+    check_output_file,
+    check_target_options,
 )
 
 DEFAULT_METHODS = ["auto"]
@@ -33,7 +37,7 @@ CHUNK = 64  # texts per explain() call and stored chunk
 FAITHFULNESS_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)  # ERASER's top-k% bins
 
 
-class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
+class ExplainRequest(TaskOptions, TextsInput, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm explain``."""
 
     command: ClassVar[str] = "explain"
@@ -44,7 +48,9 @@ class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
         None, description="LABEL, or prob|logit|log_odds[:LABEL] (default: the predicted label)."
     )
     contrast: str | None = Field(None, description="LABEL:FOIL — explain the logit difference.")
-    granularity: Literal["word", "token"] = "word"
+    granularity: Literal["word", "sentence", "token"] = Field(
+        "word", description="word | sentence (long texts: far fewer passes) | token"
+    )
     params: MethodParams = Field(
         default_factory=dict,
         description="Method parameters: {'lime': {'n_samples': 200}} or ['lime.n_samples=200'].",
@@ -61,14 +67,15 @@ class ExplainRequest(TaskOptions, TextsInput, BudgetOptions, ServiceRequest):
     )
     forbid: CsvList = Field(default_factory=list, description="Methods auto must never use.")
     recalibrate: bool = Field(False, description="Recompute auto's per-model calibration.")
+    chunk_size: int = Field(CHUNK, ge=1, description="Texts per stored chunk.")
+    resume: str | None = Field(None, description="Resume an interrupted explain run by its id.")
 
     @model_validator(mode="after")
     def _check(self) -> ExplainRequest:
-        from explainlm.targets import parse_target
-
         check_methods(self.methods, self.params)
         check_forbidden(self.methods, self.forbid)
-        parse_target(self.target, contrast=self.contrast)  # syntax only; labels need the model
+        check_target_options(self.target, self.contrast)
+        check_output_file(self.html, "--html")
         return self
 
     def method_params(self) -> dict[str, dict[str, Any]]:
@@ -157,6 +164,7 @@ def explain_texts(
         truncation=request.truncate,
         progress=progress,
         mixed_precision=request.mixed_precision,
+        precision=request.precision,
         check=request.check,
     )
 
@@ -190,11 +198,48 @@ def faithfulness_rows(
     return json_safe(out)
 
 
+def resolved(request: ExplainRequest, ctx: ServiceContext) -> ExplainRequest:
+    """With ``resume``: the resumed run's own stored request (``device`` and ``html`` may be
+    given anew); checked before any model loads."""
+    if not request.resume:
+        return request
+    if ctx.store is None:
+        raise UserError("resuming needs the run store (drop --no-store)")
+    rec = ctx.store.get_run(request.resume)
+    if rec.command != "explain":
+        raise UserError(
+            f"run {rec.run_id} is a {rec.command} run, not an explain run; "
+            f"resume it with `explainlm {rec.command} --resume {rec.run_id}`"
+        )
+    return ExplainRequest.from_stored(
+        rec.params, resume=rec.run_id, device=request.device, html=request.html
+    )
+
+
+def stored_parts(ctx: ServiceContext, run: Any, texts: Sequence[str], n_methods: int) -> list[Any]:
+    """The explanations a resumed run already stored (whole texts only), checked against the
+    input: a changed input file cannot be resumed."""
+    if ctx.store is None or not run.resumed:
+        return []
+    stored = list(ctx.store.load_explanations(run.run_id))
+    done = len(stored) // n_methods
+    ctx.store.drop_explanations_from(run.run_id, done * n_methods)
+    stored = stored[: done * n_methods]
+    for i, e in enumerate(stored[::n_methods]):
+        if i >= len(texts) or e.text != texts[i]:
+            raise UserError(
+                f"cannot resume {run.run_id}: its input changed (text {i + 1} differs from the "
+                "stored one); start a new run"
+            )
+    return [stored] if stored else []
+
+
 def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
     """Explain every text with every method, storing each chunk; optional faithfulness and HTML."""
     from explainlm.explanation import ExplanationSet
     from explainlm.models import Classifier
 
+    request = resolved(request, ctx)
     texts = request.read_texts()
     clf = ctx.task(request.model, request.task, **request.task_options())
     if not isinstance(clf, Classifier):
@@ -202,10 +247,10 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
             f"{request.model} as {clf.task} is not a classifier: use generate to explain generation"
         )
     result = ExplainResult(None, request.model, ExplanationSet([]), None, request.summary)
-    extra = {"n_texts": len(texts), **clf.describe()}
+    extra = {"n_texts": len(texts), **clf.describe(), "precision": request.precision}
     with (
         ctx.models.lock(request.model),
-        ctx.recorded_run(request, model=request.model, extra=extra) as run,
+        ctx.recorded_run(request, model=request.model, extra=extra, resume=request.resume) as run,
     ):
         result.run_id = run.run_id
         if "auto" in request.methods:
@@ -215,10 +260,13 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
                 ctx, request.model, clf, refresh=request.recalibrate,
                 max_batch_tokens=request.max_batch_tokens,
             )  # fmt: skip
-        parts: list[Any] = []
+        parts = stored_parts(ctx, run, texts, len(request.methods))
+        first = sum(map(len, parts)) // len(request.methods)
         with ctx.progress.stage_of("explaining", len(texts)) as progress:
-            for start in range(0, len(texts), CHUNK):
-                chunk = texts[start : start + CHUNK]
+            if first:
+                progress.advance(first, "resumed")
+            for start in range(first, len(texts), request.chunk_size):
+                chunk = texts[start : start + request.chunk_size]
                 inner = progress.child(len(chunk))
                 part = explain_texts(request, clf, chunk, inner)
                 inner.close()
@@ -231,7 +279,7 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
         if request.faithfulness:
             with ctx.progress.stage_of("scoring faithfulness"):
                 result.faithfulness = faithfulness_rows(
-                    result.explanations, clf, request.max_batch_tokens
+                    result.explanations, clf, request.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS
                 )
             run.summary["faithfulness"] = result.faithfulness
         if request.html:

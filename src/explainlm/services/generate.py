@@ -18,17 +18,18 @@ from pydantic import Field, field_validator, model_validator
 from explainlm.errors import UserError
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
 from explainlm.services.common import (
-    BudgetOptions,
     CsvList,
     MethodParams,
     ModelOptions,
+    PrecisionOptions,
     check_methods,
+    check_output_file,
 )
 
 DEFAULT_METHODS = ["auto"]
 
 
-class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
+class GenerateRequest(ModelOptions, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm generate``."""
 
     command: ClassVar[str] = "generate"
@@ -36,7 +37,7 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
 
     prompt: str = Field(description="The prompt.")
     methods: CsvList = Field(default_factory=lambda: list(DEFAULT_METHODS))
-    max_new_tokens: int = Field(10, ge=1, description="Tokens to generate.")
+    max_new_tokens: int = Field(10, ge=1, le=4096, description="Tokens to generate.")
     target_text: str | None = Field(
         None, description="Explain this continuation (teacher forcing) instead of generating."
     )
@@ -69,6 +70,7 @@ class GenerateRequest(ModelOptions, BudgetOptions, ServiceRequest):
 
         check_methods(self.methods, self.params)
         check_forbidden(self.methods, self.forbid)
+        check_output_file(self.html, "--html")
         return self
 
 
@@ -123,6 +125,7 @@ def attribute(request: GenerateRequest, generator: Any, progress: Any = None) ->
         method_params=auto_params(request.methods, request.params, request.forbid),
         max_batch_tokens=request.max_batch_tokens,
         progress=progress,
+        precision=request.precision,
         check=request.check,
     )
 

@@ -215,6 +215,7 @@ def patch(request: PatchRequest, ctx: ServiceContext) -> InternalsResult:
             seed=request.seed,
             max_batch_tokens=request.max_batch_tokens,
             positions=request.positions,
+            progress=progress,
         )
         doc = res.to_json()
         layer, pos, best = res.best()

@@ -8,24 +8,27 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
-from explainlm.services.common import TaskOptions, TextsInput
+from explainlm.services.common import PrecisionOptions, TaskOptions, TextsInput
 
 CHUNK = 32  # texts per stored chunk (progress and cancellation points)
 
 
-class PredictRequest(TaskOptions, TextsInput, ServiceRequest):
+class PredictRequest(TaskOptions, TextsInput, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm predict``."""
 
     command: ClassVar[str] = "predict"
     path_fields: ClassVar[tuple[str, ...]] = ("input",)
 
-    max_new_tokens: int = Field(20, ge=1, description="Generator task: tokens to generate.")
+    max_new_tokens: int = Field(
+        20, ge=1, le=4096, description="Generator task: tokens to generate."
+    )
     truncate: bool = Field(True, description="False: error on texts over the model's limit.")
 
 
@@ -46,15 +49,42 @@ class PredictResult:
         )
 
 
+def prepare(request: PredictRequest, clf: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """The precision plan, the model variant it runs on and the ``predict`` keywords."""
+    from explainlm.models.autotune import resolve_precision
+    from explainlm.models.precision import model_kind, variant_task
+
+    plan = resolve_precision(request.precision, clf)
+    runner = variant_task(clf, model_kind(plan, "forward"))
+    kw: dict[str, Any] = {"truncation": request.truncate}
+    budget = request.max_batch_tokens or plan.forward_batch_tokens
+    if clf.task != "generator" and budget:
+        kw["max_batch_tokens"] = budget
+    if clf.task == "generator":
+        kw["max_new_tokens"] = request.max_new_tokens
+    return plan, runner, kw
+
+
+def predict_texts(
+    request: PredictRequest,
+    clf: Any,
+    texts: Sequence[str],
+    prepared: tuple[Any, Any, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The predictions of ``texts`` (the unit a chunk or a Ray shard runs)."""
+    _, runner, kw = prepared or prepare(request, clf)
+    return [p.to_dict() for p in runner.predict(list(texts), **kw)]
+
+
 def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
     """Predict every text, storing each chunk as it is done."""
     texts = request.read_texts()
     clf = ctx.task(request.model, request.task, **request.task_options())
-    kw: dict[str, Any] = {"truncation": request.truncate}
-    if clf.task == "generator":
-        kw["max_new_tokens"] = request.max_new_tokens
+    prepared = prepare(request, clf)
+    plan = prepared[0]
     result = PredictResult(None, request.model)
     extra = {"n_texts": len(texts), **clf.describe(), "truncate": request.truncate}
+    extra["precision"] = plan.mode("forward")
     with (
         ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model, extra=extra) as run,
@@ -63,7 +93,7 @@ def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
         result.run_id = run.run_id
         for start in range(0, len(texts), CHUNK):
             chunk = texts[start : start + CHUNK]
-            out = [p.to_dict() for p in clf.predict(chunk, **kw)]
+            out = predict_texts(request, clf, chunk, prepared)
             if ctx.store is not None:
                 ctx.store.add_predictions(run.run_id, out, start=start)
             result.predictions += out

@@ -28,6 +28,7 @@ class RunsListRequest(ServiceRequest):
 
     command: ClassVar[str] = "runs list"
     limit: int = Field(20, description="How many (newest first).")
+    offset: int = Field(0, ge=0, description="Skip this many first (paging).")
     command_name: str | None = Field(
         None, alias="command", description="Only runs of this command."
     )
@@ -62,12 +63,44 @@ class RunExportRequest(ServiceRequest):
         "file", description="body: return the export (json or html) instead of writing a file."
     )
 
+    @field_validator("output")
+    @classmethod
+    def _writable(cls, v: str | None) -> str | None:
+        from explainlm.services.common import check_output_file
+
+        return check_output_file(v, "--output")
+
     @field_validator("format", mode="before")
     @classmethod
     def _known_format(cls, v: Any) -> Any:
         if v not in EXPORT_FORMATS:
             raise UserError(f"unknown export format {v!r}; use one of {', '.join(EXPORT_FORMATS)}")
         return v
+
+
+class RunsDoctorRequest(ServiceRequest):
+    """``explainlm runs doctor``: check the store, mark dead runs, salvage damaged copies."""
+
+    command: ClassVar[str] = "runs doctor"
+    path_fields: ClassVar[tuple[str, ...]] = ("files",)
+    files: list[str] = Field(
+        default_factory=list,
+        description="Damaged store files to salvage (default: the copies moved aside).",
+    )
+
+
+def doctor(request: RunsDoctorRequest, ctx: ServiceContext) -> Any:
+    """Check and repair the store (:func:`explainlm.store.doctor.doctor`); returns its report."""
+    from pathlib import Path
+
+    from explainlm.store.doctor import doctor as run_doctor
+
+    if ctx.store is None:
+        raise UserError("runs doctor needs the run store (drop --no-store)")
+    for f in request.files:
+        if not Path(f).exists():
+            raise UserError(f"file not found: {f}")
+    return run_doctor(ctx.store.path, request.files or None)
 
 
 @dataclass
@@ -114,7 +147,10 @@ def list_runs(request: RunsListRequest, ctx: ServiceContext) -> RunList:
     store = _store(ctx)
     runs = []
     for rec in store.list_runs(
-        limit=request.limit, command=request.command_name or None, search=request.search or None
+        limit=request.limit,
+        offset=request.offset,
+        command=request.command_name or None,
+        search=request.search or None,
     ):
         d = rec.to_dict()
         if request.view == "brief":

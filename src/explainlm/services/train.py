@@ -3,7 +3,7 @@
 >>> build_request(TrainRequest, train_file="t.tsv", output="out", epochs=0)
 Traceback (most recent call last):
 ...
-explainlm.errors.UserError: invalid options: epochs: Input should be greater than or equal to 1
+explainlm.errors.UserError: invalid options: epochs: Input should be greater than or equal to 1 (got 0)
 """
 
 from __future__ import annotations

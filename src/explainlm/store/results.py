@@ -85,6 +85,13 @@ class ResultTables:
                 "INSERT INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
 
+    def drop_explanations_from(self, run_id: str, first_idx: int) -> None:
+        """Delete a run's explanation rows from ``first_idx`` on (a partly stored text, resumed)."""
+        with self.transaction() as con:
+            con.execute(
+                "DELETE FROM explanations WHERE run_id = ? AND idx >= ?", [run_id, first_idx]
+            )
+
     def load_explanations(self, run_id: str) -> Any:
         """The explanations of a run as an :class:`~explainlm.explanation.ExplanationSet`."""
         from explainlm.explanation import Explanation, ExplanationSet

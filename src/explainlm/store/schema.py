@@ -67,7 +67,30 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        3,
+        "run lifecycle: owner process, host and heartbeat",
+        [
+            "ALTER TABLE runs ADD COLUMN pid INTEGER",
+            "ALTER TABLE runs ADD COLUMN host VARCHAR",
+            # the owner's start time (Linux clock ticks since boot): a reused pid is not the owner
+            "ALTER TABLE runs ADD COLUMN pid_started VARCHAR",
+            "ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMP",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# Every table of the store, with the columns read to check that it is intact.
+TABLE_KEYS: dict[str, str] = {
+    "schema_version": "version",
+    "runs": "*",
+    "predictions": "run_id, idx",
+    "items": "run_id, kind, key",
+    "explanations": "run_id, idx",
+}
 
 # Result tables that `runs show/export` know about, with their ordering column.
 RESULT_TABLES: dict[str, str] = {

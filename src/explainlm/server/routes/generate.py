@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from explainlm.server import validate as v
 from explainlm.server.bodies import GenerateBody
@@ -15,7 +15,9 @@ router = APIRouter(tags=["generate"])
 
 
 @router.post("/api/generate")
-async def generate(body: GenerateBody, state: ServerState = Depends(server_state)) -> Any:
+async def generate(
+    body: GenerateBody, http: Request, state: ServerState = Depends(server_state)
+) -> Any:
     """Generate and attribute every token (``explainlm generate --json``)."""
     body = prepared(body, state)
     v.check_texts([body.prompt], state.limits, "prompt")
@@ -26,4 +28,4 @@ async def generate(body: GenerateBody, state: ServerState = Depends(server_state
     v.check_batch_tokens(body.max_batch_tokens, state.limits)
     v.check_methods(body.methods, body.params, state.limits)
     big = body.max_new_tokens * len(body.methods) > 4 * state.limits.async_threshold
-    return await run_service(state, body, service, body.run_async or big)
+    return await run_service(state, body, service, body.run_async or big, http)

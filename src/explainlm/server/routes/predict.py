@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from explainlm.server import validate as v
 from explainlm.server.bodies import PredictBody
@@ -15,10 +15,12 @@ router = APIRouter(tags=["predict"])
 
 
 @router.post("/api/predict")
-async def predict(body: PredictBody, state: ServerState = Depends(server_state)) -> Any:
+async def predict(
+    body: PredictBody, http: Request, state: ServerState = Depends(server_state)
+) -> Any:
     """Labels and probabilities (``explainlm predict --json``)."""
     body = prepared(body, state)
     v.check_texts(body.texts, state.limits)
     v.check_max_new_tokens(body.max_new_tokens, state.limits)
     big = len(body.texts) > state.limits.async_threshold
-    return await run_service(state, body, service, body.run_async or big)
+    return await run_service(state, body, service, body.run_async or big, http)

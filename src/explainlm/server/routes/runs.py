@@ -33,9 +33,13 @@ def runs(
     search: str | None = Query(None, max_length=200),
     command: str | None = Query(None, max_length=40),
     limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
 ) -> Any:
-    """Runs in the store, newest first; ``search`` matches id, model and parameters."""
-    req = service.RunsListRequest(limit=limit, command=command, search=search, view="brief")
+    """Runs in the store, newest first (``offset``: skip that many, for paging); ``search``
+    matches the id, model, command, status and parameters (texts included)."""
+    req = service.RunsListRequest(
+        limit=limit, offset=offset, command=command, search=search, view="brief"
+    )
     return service.list_runs(req, _context()).to_json_doc()
 
 

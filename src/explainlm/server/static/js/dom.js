@@ -91,14 +91,22 @@ export function term(name, label = name) {
   return el("abbr", { title: GLOSSARY[name] || "" }, label);
 }
 
-export function legend() {
+/** The colour legend: of a classifier's label (explain), or of a generated token (generate). */
+export function legend(kind = "explain") {
+  const [up, down, hover] =
+    kind === "generate"
+      ? ["raises the generated token's probability", "lowers it", "hover a cell for its score"]
+      : ["supports the explained label", "pushes against it", "hover a unit for its score"];
   return el(
     "div",
-    { class: "legend" },
+    { class: "legend", "data-kind": kind },
     el("span", { class: "swatch", style: "background:rgba(220,38,38,.8)" }),
-    "supports the explained label",
+    up,
     el("span", { class: "swatch", style: "background:rgba(37,99,235,.8)" }),
-    "pushes against it · hover a word for its score · full colour = removing the top words lowers p(label) by ≥ 0.25; faint = the prediction barely depends on them",
+    `${down} · ${hover}` +
+      (kind === "explain"
+        ? " · full colour = removing the top words lowers p(label) by ≥ 0.25; faint = the prediction barely depends on them"
+        : ""),
   );
 }
 
@@ -129,6 +137,12 @@ export function verdictLine(doc) {
   return line;
 }
 
+/** A token as a header: whitespace made visible (a newline is ↵, a tab ⇥, a lone space ·). */
+export function visible(unit) {
+  const shown = String(unit).replace(/\r?\n/g, "↵").replace(/\t/g, "⇥");
+  return shown.trim() ? shown : shown.replace(/ /g, "·") || "∅";
+}
+
 /** Probability bars of a prediction. */
 export function probs(p) {
   const entries = Object.entries(p).sort((a, b) => b[1] - a[1]);
@@ -154,12 +168,12 @@ export function matrix(a) {
   const head = el("tr", {}, el("th", {}, "generated ↓ / source →"));
   a.source_units.forEach((u, j) => {
     const kind = a.source_kinds[j];
-    head.append(el("th", { class: `src ${kind === "template" ? "tmpl" : kind === "generated" ? "gen" : ""}` }, u));
+    head.append(el("th", { class: `src ${kind === "template" ? "tmpl" : kind === "generated" ? "gen" : ""}`, title: JSON.stringify(u) }, visible(u)));
   });
   const table = el("table", { class: "matrix" }, el("thead", {}, head));
   const body = el("tbody");
   a.target_units.forEach((t, i) => {
-    const tr = el("tr", {}, el("th", { class: "tgt", title: `log p = ${fmt(a.target_logprobs[i])} (${GLOSSARY["log p"]})` }, t));
+    const tr = el("tr", {}, el("th", { class: "tgt", title: `${JSON.stringify(t)} · log p = ${fmt(a.target_logprobs[i])} (${GLOSSARY["log p"]})` }, visible(t)));
     a.matrix[i].forEach((v, j) => {
       if (v === null) {
         tr.append(el("td", { class: "none" }));

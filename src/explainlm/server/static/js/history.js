@@ -1,7 +1,16 @@
 // The History page: runs from the store, searchable; open one; compare two explanations of a text.
 import { api } from "./api.js";
 import { clear, el, heatmap } from "./dom.js";
-import { exportButtons, explanationsView, generationView } from "./views.js";
+import { benchmarkView, exportButtons, explanationsView, generationView } from "./views.js";
+
+const PAGE = 50;
+
+/** The methods a run used (from its stored request). */
+function methodsOf(r) {
+  const spec = (r.params && (r.params.request || r.params)) || {};
+  const m = spec.methods;
+  return Array.isArray(m) ? m.join(", ") : typeof m === "string" ? m : "";
+}
 
 function runView(doc, notice) {
   const run = doc.run;
@@ -10,6 +19,7 @@ function runView(doc, notice) {
   box.append(exportButtons(run.run_id, (e) => notice(e.message)));
   if (doc.explanations) box.append(explanationsView(doc));
   else if (doc.attributions) box.append(generationView(doc));
+  else if (doc.benchmark) box.append(benchmarkView(doc));
   else if (doc.predictions) {
     box.append(el("table", { class: "runs" }, el("tr", {}, el("th", {}, "text"), el("th", {}, "label")), doc.predictions.map((p) => el("tr", {}, el("td", { class: "preview" }, p.text), el("td", {}, p.label)))));
   } else box.append(el("pre", {}, JSON.stringify(doc.run.summary ?? doc.tables ?? {}, null, 1)));
@@ -40,14 +50,22 @@ function compareView(a, b) {
 
 export const historyPage = {
   build(root, { notice }) {
-    const search = el("input", { id: "history-search", type: "search", placeholder: "search runs (id, model, parameters)", size: 40 });
+    const search = el("input", { id: "history-search", type: "search", placeholder: "search runs (text, id, model, command, status, parameters)", size: 40 });
+    const more = el("button", { id: "history-more", type: "button", class: "secondary", hidden: true }, "Show more");
+    let shown = 0; // rows listed so far
     const compare = el("button", { id: "history-compare", type: "button", class: "secondary", disabled: true }, "Compare selected");
     const list = el("div", { id: "history-list" });
     const detail = el("div", { id: "history-detail" });
     const selected = new Set();
-    const refresh = async () => {
+    const refresh = async (append = false) => {
       const q = search.value.trim();
-      const data = await api(`/api/runs${q ? `?search=${encodeURIComponent(q)}` : ""}`);
+      const offset = append ? shown : 0;
+      const query = new URLSearchParams({ limit: String(PAGE + 1), offset: String(offset) });
+      if (q) query.set("search", q);
+      const data = await api(`/api/runs?${query}`);
+      more.hidden = data.runs.length <= PAGE;
+      data.runs = data.runs.slice(0, PAGE);
+      shown = offset + data.runs.length;
       const rows = data.runs.map((r) => {
         const pick = el("input", { type: "checkbox", title: "select to compare", disabled: r.command !== "explain", checked: selected.has(r.run_id) });
         pick.addEventListener("change", () => {
@@ -63,18 +81,23 @@ export const historyPage = {
           el("td", {}, r.created_at.slice(0, 19)),
           el("td", {}, r.command),
           el("td", {}, r.model || ""),
+          el("td", { class: "methods" }, methodsOf(r)),
           el("td", { class: "preview" }, r.preview || ""),
           el("td", {}, r.status),
           el("td", {}, open),
         );
       });
-      const head = el("tr", {}, ["", "created", "command", "model", "text", "status", ""].map((h) => el("th", {}, h)));
-      clear(list).append(rows.length ? el("table", { class: "runs" }, head, rows) : el("div", { class: "muted" }, "No runs yet."));
+      const head = el("tr", {}, ["", "created", "command", "model", "methods", "text", "status", ""].map((h) => el("th", {}, h)));
+      const empty = q ? `No runs match “${q}”.` : "No runs yet.";
+      const table = list.querySelector("table.runs");
+      if (append && table) table.append(...rows);
+      else clear(list).append(rows.length ? el("table", { class: "runs" }, head, rows) : el("div", { class: "muted", id: "history-empty" }, empty));
     };
     this.refresh = refresh;
     this.detail = detail;
     this.notice = notice;
     let timer = null;
+    more.addEventListener("click", () => refresh(true).catch((e) => notice(e.message)));
     search.addEventListener("input", () => {
       clearTimeout(timer);
       timer = setTimeout(() => refresh().catch((e) => notice(e.message)), 250);
@@ -87,12 +110,14 @@ export const historyPage = {
         notice(err.message);
       }
     });
-    root.append(el("h2", {}, "History"), el("div", { class: "row actions" }, search, compare), list, detail);
+    root.append(el("h2", {}, "History"), el("div", { class: "row actions" }, search, compare), list, more, detail);
   },
   async enter(root, hash) {
     await this.refresh();
     const id = decodeURIComponent(hash.split("/")[1] || "");
-    if (id) clear(this.detail).append(runView(await api(`/api/runs/${encodeURIComponent(id)}`), this.notice));
-    else clear(this.detail);
+    if (id) {
+      clear(this.detail).append(runView(await api(`/api/runs/${encodeURIComponent(id)}`), this.notice));
+      this.detail.scrollIntoView({ block: "start" });
+    } else clear(this.detail);
   },
 };

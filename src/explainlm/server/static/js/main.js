@@ -8,6 +8,7 @@ const pages = { explain: explainPage, generate: generatePage, history: historyPa
 const built = new Set();
 let models = null;
 let methods = null;
+let limits = null;
 
 export function notice(message) {
   const box = document.getElementById("notice");
@@ -18,6 +19,11 @@ export function notice(message) {
 async function loadModels() {
   if (!models) models = await api("/api/models");
   return models;
+}
+
+async function loadLimits() {
+  if (!limits) limits = (await api("/api/limits")).limits;
+  return limits;
 }
 
 async function loadMethods() {
@@ -34,7 +40,7 @@ async function show() {
   notice("");
   try {
     if (!built.has(page)) {
-      await pages[page].build(root, { models: await loadModels(), methods: await loadMethods(), notice });
+      await pages[page].build(root, { models: await loadModels(), methods: await loadMethods(), limits: await loadLimits(), notice });
       built.add(page);
     }
     if (pages[page].enter) await pages[page].enter(root, location.hash);
@@ -54,6 +60,7 @@ document.getElementById("token-form").addEventListener("submit", (ev) => {
   document.getElementById("token-form").hidden = true;
   models = null;
   methods = null;
+  limits = null;
   built.clear();
   show();
 });

@@ -104,7 +104,23 @@ export function generationView(doc) {
       ),
     );
   }
-  out.append(legend());
+  out.append(legend("generate"));
+  return out;
+}
+
+/** A benchmark's table: mean and 95% CI per method and metric, and the paired tests. */
+export function benchmarkView(doc) {
+  const b = doc.benchmark || {};
+  const out = el("div", { class: "benchmark" }, el("div", { class: "muted" }, `${b.dataset || ""} · ${b.n ?? "?"} examples`));
+  const head = el("tr", {}, ["method", "metric", "mean", "95% CI"].map((h) => el("th", {}, h)));
+  const rows = (b.table || []).map((r) =>
+    el("tr", {}, el("td", {}, r.method), el("td", {}, r.metric), el("td", {}, fmt(r.mean)), el("td", {}, `[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]`)),
+  );
+  out.append(el("table", { class: "runs", id: "benchmark-table" }, head, rows));
+  if ((b.tests || []).length) {
+    const thead = el("tr", {}, ["metric", "a", "b", "p"].map((h) => el("th", {}, h)));
+    out.append(el("table", { class: "runs" }, thead, b.tests.map((t) => el("tr", {}, el("td", {}, t.metric), el("td", {}, t.a), el("td", {}, t.b), el("td", {}, fmt(t.p_value))))));
+  }
   return out;
 }
 
