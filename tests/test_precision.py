@@ -238,3 +238,25 @@ def test_environment_pins_what_auto_means(bert_clf, monkeypatch) -> None:
     monkeypatch.setenv("EXPLAINLM_PRECISION", "fp16")
     with pytest.raises(UserError, match="precision must be one of"):
         cal.resolve_precision("auto", bert_clf)
+
+
+def test_runs_stored_before_the_policy_resume_in_float32() -> None:
+    """A stored spec without ``precision`` (recorded before the policy) resumes in float32, a
+    stored one keeps its own, and an omitted pass size stays ``None`` (re-measured, not 2048)."""
+    from types import SimpleNamespace
+
+    from explainlm.services.benchmark import stored_request
+    from explainlm.services.explain import ExplainRequest
+
+    old = {"texts": ["a fine film"], "model": "m", "methods": ["occlusion"]}
+    assert ExplainRequest.from_stored(old).precision == "fp32"
+    new = ExplainRequest(texts=["a fine film"], model="m", methods=["occlusion"]).spec()
+    assert new["precision"] == "auto" and new["max_batch_tokens"] is None
+    again = ExplainRequest.from_stored(new)
+    assert again.precision == "auto" and again.max_batch_tokens is None
+    rec = SimpleNamespace(
+        command="benchmark", run_id="r", model="m", params={"methods": ["random"]}
+    )
+    assert stored_request(rec).precision == "fp32"
+    rec.params["precision"] = "bf16"
+    assert stored_request(rec).precision == "bf16"

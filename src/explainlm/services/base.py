@@ -94,8 +94,17 @@ class ServiceRequest(BaseModel):
         (e.g. ``resume``, ``device``) on top; facts learnt while running are ignored."""
         spec = params.get("request") or params  # older runs: the spec and facts side by side
         fields = {k: v for k, v in spec.items() if k in cls.model_fields}
+        fields.update(settings_before_precision_policy(cls, spec))
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return build_request(cls, **fields)
+
+
+def settings_before_precision_policy(cls: type[BaseModel], spec: Mapping[str, Any]) -> dict:
+    """A run stored before the precision policy existed ran in float32: it resumes in float32
+    (not in today's ``auto``), so its resumed part is computed as its first part was."""
+    if "precision" in cls.model_fields and "precision" not in spec:
+        return {"precision": "fp32"}
+    return {}
 
 
 def absolute_path(value: str) -> str:

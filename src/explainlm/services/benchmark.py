@@ -22,13 +22,19 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from explainlm.errors import UserError
-from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
+from explainlm.services.base import (
+    ServiceContext,
+    ServiceRequest,
+    json_safe,
+    settings_before_precision_policy,
+)
 from explainlm.services.common import (
     DEFAULT_MODEL,
     CsvList,
     Limit,
     MethodParams,
     ModelOptions,
+    PrecisionOptions,
     check_methods,
 )
 
@@ -37,7 +43,7 @@ DEFAULT_METHODS = ["integrated_gradients", "occlusion", "random"]
 DEFAULT_METRICS = ["comprehensiveness", "sufficiency", "token_f1", "auprc"]
 
 
-class BenchmarkRequest(ModelOptions, ServiceRequest):
+class BenchmarkRequest(ModelOptions, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm benchmark``."""
 
     command: ClassVar[str] = "benchmark"
@@ -136,6 +142,7 @@ def stored_request(rec: Any) -> BenchmarkRequest:
     if "params" not in stored:  # runs recorded before the full spec was stored
         stored["params"] = {**stored.get("method_params", {}), **stored.get("metric_params", {})}
     fields = {k: v for k, v in stored.items() if k in BenchmarkRequest.model_fields}
+    fields.update(settings_before_precision_policy(BenchmarkRequest, stored))
     return BenchmarkRequest.model_validate({**fields, "model": rec.model or DEFAULT_MODEL})
 
 
@@ -233,6 +240,8 @@ def benchmark_examples(
     request: BenchmarkRequest, ctx: ServiceContext, classifier: Any, examples: Sequence[Any]
 ) -> BenchmarkResult:
     """Explain every example with every method, evaluate every metric, and summarise."""
+    from explainlm.models.autotune import resolve_precision
+
     if not examples:
         raise UserError("no examples to benchmark")
     mparams = metric_params_for(request, examples)
@@ -240,6 +249,7 @@ def benchmark_examples(
         "method_params": request.method_params,
         "metric_params": mparams,
         "n_examples": len(examples),
+        "precision_plan": resolve_precision(request.precision, classifier).to_dict(),
     }
     if request.resume and ctx.store is not None:
         stored = ctx.store.get_run(request.resume).params.get("n_examples")
@@ -296,6 +306,8 @@ def evaluate_chunk(
         request.methods,
         method_params=request.method_params,
         progress=progress,
+        precision=request.precision,
+        max_batch_tokens=request.max_batch_tokens,
     )
     owner = [idx[j // len(request.methods)] for j in range(len(exps))]
     res = evaluate(
