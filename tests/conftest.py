@@ -6,7 +6,9 @@ real WordPiece and byte-level BPE vocabularies while every forward pass stays ch
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,21 +73,25 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) ->
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -> Path:
-    """A 2-layer, 32-dim random Llama causal LM with SmolLM2's byte-level BPE tokenizer."""
+TINY_LLAMA_SHAPE = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 256,
+}
+
+
+def build_tiny_llama(out: Path, tokenizer_dir: Path, **shape: int) -> Path:
+    """Save a random Llama causal LM (seed 0) with ``tokenizer_dir``'s tokenizer into ``out``,
+    of TINY_LLAMA_SHAPE with the LlamaConfig fields in ``shape`` overridden."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    out = tmp_path_factory.mktemp("tiny-llama")
-    tok = AutoTokenizer.from_pretrained(smollm_dir)
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     cfg = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=256,
+        **{**TINY_LLAMA_SHAPE, **shape},
         initializer_range=0.2,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
@@ -98,6 +104,19 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_builder(smollm_dir: Path) -> Callable[..., Path]:
+    """``build(out, **shape)``: a tiny random Llama with SmolLM2's tokenizer (build_tiny_llama),
+    for tests that need another shape than ``tiny_llama_dir``'s."""
+    return functools.partial(build_tiny_llama, tokenizer_dir=smollm_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -> Path:
+    """A 2-layer, 32-dim random Llama causal LM with SmolLM2's byte-level BPE tokenizer."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm_dir)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -264,6 +266,39 @@ def test_help_has_examples(capsys, command: list[str]) -> None:
     code, out, err = cli(capsys, *command, "--help")
     assert code == 0, err
     assert "Usage" in out and "Example" in out
+
+
+@pytest.mark.parametrize("command", ["explain", "predict", "benchmark"])
+def test_backend_help_names_the_ray_extra(
+    capsys, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """``[ray]`` in a help text is rich markup unless escaped: the rendered help must keep it."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = cli(capsys, command, "--help")
+    assert code == 0, err
+    assert "pip install 'explainlm[ray]'" in out
+
+
+def test_no_help_text_loses_brackets_to_rich_markup() -> None:
+    """Every help text of every command, rendered as typer renders it (rich markup), reads as
+    written: a ``[word]`` that rich would take for a style tag must be escaped (``\\[word]``)."""
+    import typer.main
+    from rich.text import Text
+
+    from explainlm.cli.app import app
+
+    def commands(cmd: Any, path: str) -> Iterator[tuple[str, Any]]:
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from commands(sub, f"{path} {name}")
+
+    lost = []
+    for path, cmd in commands(typer.main.get_command(app), "explainlm"):
+        texts = [cmd.help or "", *(getattr(p, "help", None) or "" for p in cmd.params)]
+        for text in texts:
+            if Text.from_markup(text).plain != text.replace("\\[", "["):
+                lost.append(f"{path}: {text}")
+    assert not lost, "\n".join(lost)
 
 
 @pytest.mark.parametrize(

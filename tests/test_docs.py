@@ -22,6 +22,7 @@ import json
 import re
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,34 +110,21 @@ def workdir(
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -> Path:
+def tiny_cache(
+    tmp_path_factory: pytest.TempPathFactory, tiny_llama_builder: Callable[..., Path]
+) -> Path:
     """A model cache whose ``smollm2-135m`` is a tiny random Llama with SmolLM2's tokenizer and
     shape (30 layers, 9 query heads, 3 key/value heads), but 36 dimensions instead of 576 — so
     the examples' layer and head indices stay valid."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     out = tmp_path_factory.mktemp("tiny-cache") / "smollm2-135m"
-    tok = AutoTokenizer.from_pretrained(smollm_dir)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
+    tiny_llama_builder(
+        out,
         hidden_size=36,
         num_hidden_layers=30,
         num_attention_heads=9,
         num_key_value_heads=3,
-        intermediate_size=64,
         max_position_embeddings=2048,
-        initializer_range=0.2,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=True,
     )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
-    model.config.architectures = ["LlamaForCausalLM"]
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
     meta = {"cache_format": 1, "source": "tiny random stand-in", "kind": "causal_lm"}
     (out / "explainlm.json").write_text(json.dumps(meta))
     return out.parent

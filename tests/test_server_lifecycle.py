@@ -1,6 +1,7 @@
 """The web app's run lifecycle and hardening: a server killed (SIGKILL, SIGTERM) mid-job and
 restarted leaves no run ``running`` and resumes to identical results; a client that goes away
-cancels its job; only loopback Host headers without a token; no store path in error messages.
+cancels its job, and a job cancelled while it waits for its model is recorded as cancelled; only
+loopback Host headers without a token; no store path in error messages.
 
 The kill tests run ``explainlm serve`` as a real process and talk to it over HTTP.
 """
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -150,6 +152,55 @@ def test_a_client_that_goes_away_cancels_its_job(tiny_bert_dir: Path) -> None:
 @pytest.fixture
 def app(tiny_bert_dir: Path) -> Any:
     return create_app(ServerConfig(models=[ModelSpec("tiny", str(tiny_bert_dir))]))
+
+
+@pytest.mark.parametrize(
+    ("route", "options", "table"),
+    [("predict", {}, "predictions"), ("explain", {"methods": ["occlusion"]}, "explanations")],
+)
+def test_a_job_cancelled_while_waiting_for_its_model_is_recorded(
+    app: Any, route: str, options: dict[str, Any], table: str
+) -> None:
+    """Another job holds the model: the waiting job's run is already in the store, a cancel ends
+    the job at once (not when the model frees), and its run ends ``cancelled``. (The model and
+    its task are made by a first request: a task's first making also takes the model's lock.)"""
+    held, free = threading.Event(), threading.Event()
+
+    def hold_model(job: Any) -> None:  # another job, running the model until told to stop
+        with app.state.registry.lock("tiny"):
+            held.set()
+            free.wait(30)
+
+    with TestClient(app, base_url="http://localhost") as client:
+        assert client.post(f"/api/{route}", json={"text": "first", **options}).status_code == 200
+        client.app.state.jobs.submit("hold", hold_model)
+        try:
+            assert held.wait(10)
+            body = {"text": "good film", "async": True, **options}
+            job_id = client.post(f"/api/{route}", json=body).json()["job_id"]
+            job = poll(client, job_id, lambda d: d["message"].startswith("waiting for tiny"))
+            run, first = open_store().list_runs()
+            assert (run.command, run.status, first.status) == (route, "running", "finished")
+            assert client.delete(f"/api/jobs/{job_id}").status_code == 200
+            job = poll(client, job_id, lambda d: d["status"] not in ("queued", "running"))
+            assert job["status"] == "cancelled"
+            run = open_store().get_run(run.run_id)  # while the other job still holds the model
+            assert (run.command, run.status, run.error) == (route, "cancelled", "cancelled")
+            assert open_store().results(run.run_id, table) == []
+            assert not free.is_set()
+        finally:
+            free.set()
+
+
+def poll(client: TestClient, job_id: str, done: Any, timeout: float = 20) -> dict[str, Any]:
+    """The job's document once ``done(doc)`` holds (fails after ``timeout`` seconds)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        doc = client.get(f"/api/jobs/{job_id}").json()
+        if done(doc):
+            return doc
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached the state: {doc}")
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,40 @@ def test_local_models_load_once_and_cache_tasks(tiny_llama_dir: Path) -> None:
     assert a is b and a is not c and a.wrapper is c.wrapper is models.wrapper(str(tiny_llama_dir))
 
 
+def test_model_lock_waits_for_the_model_and_stays_cancellable() -> None:
+    """Free: held for the block. Busy (another thread holds it): the stage says so, and a cancel
+    ends the wait without the lock. A provider whose lock is a plain context manager is entered."""
+    import threading
+
+    models, progress = LocalModels(), Progress()
+    ctx = ServiceContext(progress=progress, models=models)
+    lock = models.lock("m")
+    with ctx.model_lock("m"):
+        assert lock._is_owned()  # type: ignore[attr-defined]
+    assert not lock._is_owned()  # type: ignore[attr-defined]
+    held, free = threading.Event(), threading.Event()
+
+    def other_job() -> None:
+        with lock:
+            held.set()
+            free.wait(10)
+
+    threading.Thread(target=other_job, daemon=True).start()
+    assert held.wait(10)
+    threading.Timer(0.3, progress.cancel).start()
+    with pytest.raises(Cancelled), ctx.model_lock("m"):
+        pytest.fail("entered while another job held the model")
+    assert progress.stage == "waiting for m" and not lock._is_owned()  # type: ignore[attr-defined]
+    free.set()
+
+    class Plain:
+        def lock(self, name: str) -> Any:
+            return nullcontext()
+
+    with ServiceContext(models=Plain()).model_lock("m"):  # type: ignore[arg-type]
+        pass
+
+
 def test_job_progress_follows_the_service_and_cancels_it() -> None:
     from explainlm.server.jobs import Job
 

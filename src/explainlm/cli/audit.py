@@ -7,15 +7,22 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from explainlm.cli.common import DeviceOpt, JsonOpt, console, emit_json, split_list
+from explainlm.cli.common import (
+    BootOpt,
+    BudgetOpt,
+    DeviceOpt,
+    HtmlOpt,
+    JsonOpt,
+    console,
+    emit_json,
+    split_list,
+)
 
 app = typer.Typer(
     help="Fairness and social-bias audits with confidence intervals and hypothesis tests.",
     no_args_is_help=True,
 )
 
-HtmlOpt = Annotated[str | None, typer.Option("--html", help="Write a self-contained HTML report.")]
-BootOpt = Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the CIs.")]
 PermOpt = Annotated[int, typer.Option("--n-perm", help="Permutations per test (0: no tests).")]
 CorrOpt = Annotated[
     str, typer.Option("--correction", help="holm (family-wise), bh (false discovery) or none.")
@@ -24,8 +31,10 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of resampling and sam
 ResumeOpt = Annotated[
     str | None, typer.Option("--resume", help="Continue an interrupted audit run (its run id).")
 ]
-BatchOpt = Annotated[int, typer.Option("--max-batch-tokens", help="Token budget per pass.")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Only the first N items.")]
+# One --model for the audits of a classifier (required in some, optional in others); typer copies
+# an option's info per parameter, so it can be shared.
+_AUDITED_MODEL = typer.Option("--model", "-m", help="Classifier to audit.")
 
 
 def _run(cls_name: str, as_json: bool, **fields: Any) -> None:
@@ -58,7 +67,7 @@ def _run(cls_name: str, as_json: bool, **fields: Any) -> None:
 def fairness(
     data: Annotated[str, typer.Argument(help="Labelled table (TSV/CSV/JSONL) or biosbias:SPLIT.")],
     group: Annotated[str, typer.Option("--group", "-g", help="Group column(s), comma-separated.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Classifier to audit.")] = None,
+    model: Annotated[str | None, _AUDITED_MODEL] = None,
     text_column: Annotated[str, typer.Option(help="Text column.")] = "text",
     label_column: Annotated[
         str | None, typer.Option(help="Gold label column (none: no gold).")
@@ -82,7 +91,7 @@ def fairness(
     seed: SeedOpt = 0,
     html: HtmlOpt = None,
     resume: ResumeOpt = None,
-    max_batch_tokens: BatchOpt = 4096,
+    max_batch_tokens: BudgetOpt = 4096,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -104,7 +113,7 @@ def fairness(
 
 @app.command("counterfactual")
 def counterfactual(
-    model: Annotated[str, typer.Option("--model", "-m", help="Classifier to audit.")],
+    model: Annotated[str, _AUDITED_MODEL],
     data: Annotated[str, typer.Option("--data", help="eec, or a table of texts to swap.")] = "eec",
     swap: Annotated[str, typer.Option(help="gender, race, or a CSV/TSV of term pairs.")] = "gender",
     label: Annotated[str | None, typer.Option(help="Label whose probability is compared.")] = None,
@@ -120,7 +129,7 @@ def counterfactual(
     seed: SeedOpt = 0,
     html: HtmlOpt = None,
     resume: ResumeOpt = None,
-    max_batch_tokens: BatchOpt = 4096,
+    max_batch_tokens: BudgetOpt = 4096,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -169,7 +178,7 @@ def lm_bias(
     seed: SeedOpt = 0,
     html: HtmlOpt = None,
     resume: ResumeOpt = None,
-    max_batch_tokens: BatchOpt = 4096,
+    max_batch_tokens: BudgetOpt = 4096,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

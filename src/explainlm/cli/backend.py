@@ -19,7 +19,11 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="local (this process) or ray (an actor pool on a Ray cluster; pip install 'explainlm[ray]').",
+        # escaped: typer reads help as rich markup, which would swallow "[ray]"
+        help=escape(
+            "local (this process) or ray (an actor pool on a Ray cluster; "
+            "pip install 'explainlm[ray]')."
+        ),
     ),
 ]
 AddressOpt = Annotated[

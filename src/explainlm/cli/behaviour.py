@@ -9,24 +9,35 @@ from typing import Annotated, Any
 
 import typer
 
-from explainlm.cli.common import DEFAULT_MODEL, JsonOpt, ModelOpt, emit_json, err_console
+from explainlm.cli.common import (
+    DEFAULT_MODEL,
+    BootOpt,
+    BudgetOpt,
+    DeviceOpt,
+    JsonOpt,
+    LimitOpt,
+    ModelOpt,
+    TemplateOpt,
+    emit_json,
+    err_console,
+)
 
 app = typer.Typer(
     help="Global behaviour: dataset-level importance, surrogates, sensitivity, layer attribution.",
     no_args_is_help=True,
 )
 
+TextsArg = Annotated[list[str] | None, typer.Argument(help="Texts (instead of --dataset).")]
+ImportanceRunOpt = Annotated[str | None, typer.Option(help="Reuse this importance run.")]
 DatasetOpt = Annotated[
     str | None, typer.Option("--dataset", "-d", help="Built-in dataset (sst2, …) or a file.")
 ]
 SplitOpt = Annotated[str | None, typer.Option(help="Split of a built-in dataset.")]
-LimitOpt = Annotated[int | None, typer.Option(help="Only the first N texts.")]
 TextColOpt = Annotated[str, typer.Option(help="Text column of a file.")]
 LabelColOpt = Annotated[str, typer.Option(help="Gold-label column of a file (if present).")]
 LabelsOpt = Annotated[
     str | None, typer.Option(help="Labels, comma-separated (zero-shot or black-box models).")
 ]
-TemplateOpt = Annotated[str | None, typer.Option(help="Zero-shot prompt template with {text}.")]
 EndpointOpt = Annotated[
     list[str] | None,
     typer.Option("--endpoint", help="Black-box option KEY=VALUE (body, token, timeout_s, …)."),
@@ -44,9 +55,6 @@ OutputOpt = Annotated[
 ResumeOpt = Annotated[str | None, typer.Option(help="Resume an interrupted run by its id.")]
 ChunkOpt = Annotated[int, typer.Option(help="Texts per stored chunk.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of bootstrap, splits and random orders.")]
-BootOpt = Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples.")]
-BudgetOpt = Annotated[int, typer.Option(help="Token budget per forward pass.")]
-DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, …")]
 
 
 def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -115,7 +123,7 @@ def _run(cls: Any, fields: dict[str, Any]) -> Any:
 def importance_cmd(
     model: ModelOpt = DEFAULT_MODEL,
     dataset: DatasetOpt = None,
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts (instead of --dataset).")] = None,
+    texts: TextsArg = None,
     method: MethodOpt = "occlusion",
     param: ParamOpt = None,
     target: TargetOpt = None,
@@ -169,11 +177,11 @@ def importance_cmd(
 def surrogate_cmd(
     model: ModelOpt = DEFAULT_MODEL,
     dataset: DatasetOpt = None,
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts (instead of --dataset).")] = None,
+    texts: TextsArg = None,
     kinds: Annotated[str, typer.Option(help="tree, logistic (comma-separated).")] = "tree,logistic",
     features: Annotated[str, typer.Option(help="bow and/or top_words.")] = "bow",
     top_k: Annotated[int, typer.Option(help="Top attributed words (features=top_words).")] = 100,
-    importance_run: Annotated[str | None, typer.Option(help="Reuse this importance run.")] = None,
+    importance_run: ImportanceRunOpt = None,
     method: MethodOpt = "occlusion",
     param: ParamOpt = None,
     ngram_max: Annotated[int, typer.Option(help="Longest n-gram feature.")] = 1,
@@ -230,10 +238,10 @@ def surrogate_cmd(
 def sensitivity_cmd(
     model: ModelOpt = DEFAULT_MODEL,
     dataset: DatasetOpt = None,
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts (instead of --dataset).")] = None,
+    texts: TextsArg = None,
     method: MethodOpt = "occlusion",
     param: ParamOpt = None,
-    importance_run: Annotated[str | None, typer.Option(help="Reuse this importance run.")] = None,
+    importance_run: ImportanceRunOpt = None,
     x: Annotated[
         str, typer.Option(help="fraction (of the words) or count (of words).")
     ] = "fraction",

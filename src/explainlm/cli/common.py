@@ -19,6 +19,7 @@ from explainlm.store import open_store
 
 __all__ = [
     "DEFAULT_MODEL",
+    "BootOpt",
     "BudgetOpt",
     "DeviceOpt",
     "EncodingOpt",
@@ -72,6 +73,7 @@ ParamOpt = Annotated[
     typer.Option("--param", help="Method parameter METHOD.NAME=VALUE (repeatable)."),
 ]
 BudgetOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
+BootOpt = Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the CIs.")]
 MeasuredBudgetOpt = Annotated[
     int | None,
     typer.Option(

@@ -11,9 +11,16 @@ import typer
 
 from explainlm.cli.common import (
     DEFAULT_MODEL,
+    BudgetOpt,
     DeviceOpt,
+    HtmlOpt,
     JsonOpt,
+    LabelsOpt,
+    LimitOpt,
     ModelOpt,
+    TemplateOpt,
+    TextColumnOpt,
+    TextsArg,
     emit_json,
     err_console,
     split_list,
@@ -21,12 +28,10 @@ from explainlm.cli.common import (
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 
-TextsArg = Annotated[list[str] | None, typer.Argument(help="Texts (or use --input).")]
 InputOpt = Annotated[
     str | None,
     typer.Option("--input", "-i", help="TSV/CSV/JSONL/TXT file of texts (dataset mode)."),
 ]
-TextColumnOpt = Annotated[str, typer.Option(help="Text column of --input.")]
 LabelColumnOpt = Annotated[
     str | None, typer.Option(help="Gold-label column of --input (names or 0-based indices).")
 ]
@@ -34,19 +39,13 @@ LabelNamesOpt = Annotated[
     str | None,
     typer.Option(help="Names of gold label indices, comma-separated (e.g. negative,positive)."),
 ]
-LimitOpt = Annotated[int | None, typer.Option(help="Only the first N texts.")]
-LabelsOpt = Annotated[str | None, typer.Option(help="Zero-shot labels, comma-separated.")]
-TemplateOpt = Annotated[str | None, typer.Option(help="Zero-shot prompt template with {text}.")]
-BudgetTokensOpt = Annotated[int, typer.Option(help="Token budget per pass (rows × padded length).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
 ChunkOpt = Annotated[int, typer.Option(help="Texts per saved chunk (dataset mode).")]
 ResumeOpt = Annotated[
     str | None, typer.Option(help="Continue an interrupted run (its own settings are used).")
 ]
-HtmlOpt = Annotated[
-    str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
-]
 SimilarityOpt = Annotated[str, typer.Option(help="Sentence encoder for similarity.")]
+QueriesOpt = Annotated[int, typer.Option(help="Model queries per text.")]
 
 
 def _common(options: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +128,7 @@ def counterfactual_cmd(
     ] = None,
     n: Annotated[int, typer.Option("--n", help="Counterfactuals per text.")] = 3,
     max_edits: Annotated[int, typer.Option(help="Most words edited.")] = 4,
-    max_queries: Annotated[int, typer.Option(help="Model queries per text.")] = 400,
+    max_queries: QueriesOpt = 400,
     positions: Annotated[int, typer.Option(help="Most important words considered.")] = 6,
     per_source: Annotated[int, typer.Option(help="Candidate words per source and position.")] = 6,
     sources: Annotated[
@@ -161,7 +160,7 @@ def counterfactual_cmd(
     limit: LimitOpt = None,
     labels: LabelsOpt = None,
     template: TemplateOpt = None,
-    max_batch_tokens: BudgetTokensOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
     seed: SeedOpt = 0,
     chunk_size: ChunkOpt = 32,
     resume: ResumeOpt = None,
@@ -228,7 +227,7 @@ def attack_cmd(
     limit: LimitOpt = None,
     labels: LabelsOpt = None,
     template: TemplateOpt = None,
-    max_batch_tokens: BudgetTokensOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
     seed: SeedOpt = 0,
     chunk_size: ChunkOpt = 32,
     resume: ResumeOpt = None,
@@ -274,7 +273,7 @@ def anchor_cmd(
     p: Annotated[
         float, typer.Option("--p", help="Chance each word outside the anchor is perturbed.")
     ] = 0.5,
-    max_samples: Annotated[int, typer.Option(help="Model queries per text.")] = 5000,
+    max_samples: QueriesOpt = 5000,
     validation_samples: Annotated[
         int, typer.Option(help="Fresh samples for an unbiased precision estimate (0: off).")
     ] = 0,
@@ -285,7 +284,7 @@ def anchor_cmd(
     limit: LimitOpt = None,
     labels: LabelsOpt = None,
     template: TemplateOpt = None,
-    max_batch_tokens: BudgetTokensOpt = DEFAULT_MAX_BATCH_TOKENS,
+    max_batch_tokens: BudgetOpt = DEFAULT_MAX_BATCH_TOKENS,
     seed: SeedOpt = 0,
     chunk_size: ChunkOpt = 32,
     resume: ResumeOpt = None,

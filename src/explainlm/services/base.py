@@ -230,6 +230,9 @@ class LocalModels:
             return self._locks.setdefault(name, threading.RLock())
 
 
+LOCK_POLL_S = 0.1  # how often a job waiting for a busy model checks whether it was cancelled
+
+
 def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + token_hex(3)
 
@@ -252,6 +255,30 @@ class ServiceContext:
         """``models.wrapper(name)``, reported as the stage "loading NAME"."""
         self.progress.start(f"loading {name}")
         return self.models.wrapper(name)
+
+    @contextmanager
+    def model_lock(self, name: str) -> Iterator[None]:
+        """Hold ``models.lock(name)`` (one job at a time per shared model) while the block runs.
+
+        While another job holds the model, the stage is "waiting for NAME" and the wait stays
+        cancellable: a cancel raises :class:`~explainlm.progress.Cancelled` within
+        ``LOCK_POLL_S`` instead of after the other job. Open it inside :meth:`recorded_run`, so
+        a job cancelled while it waits has its run recorded (as cancelled). A provider's lock
+        that is not a lock (e.g. ``nullcontext()``) is simply entered.
+        """
+        lock = self.models.lock(name)
+        if not hasattr(lock, "acquire"):
+            with lock:
+                yield
+            return
+        if not lock.acquire(blocking=False):
+            self.progress.start(f"waiting for {name}")
+            while not lock.acquire(timeout=LOCK_POLL_S):
+                self.progress.check()
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextmanager
     def recorded_run(

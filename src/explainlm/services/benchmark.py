@@ -212,12 +212,7 @@ def run(request: BenchmarkRequest, ctx: ServiceContext) -> BenchmarkResult:
     clf = ctx.task(request.model, labels=request.labels)
     max_len = int(getattr(clf.wrapper, "max_length", 512))
     examples = load_examples(request, lambda t: len(clf.encode([t])[0]), max_len, raw)
-    with ctx.models.lock(request.model):
-        if "auto" in request.methods:  # auto's stored per-model calibration (trust.md)
-            from explainlm.services.calibration import ensure_calibration
-
-            ensure_calibration(ctx, request.model, clf)
-        return benchmark_examples(request, ctx, clf, examples)
+    return benchmark_examples(request, ctx, clf, examples)
 
 
 def mean_rationale_length(examples: Sequence[Any]) -> int | None:
@@ -239,7 +234,8 @@ def metric_params_for(request: BenchmarkRequest, examples: Sequence[Any]) -> dic
 def benchmark_examples(
     request: BenchmarkRequest, ctx: ServiceContext, classifier: Any, examples: Sequence[Any]
 ) -> BenchmarkResult:
-    """Explain every example with every method, evaluate every metric, and summarise."""
+    """Explain every example with every method, evaluate every metric, and summarise (the run is
+    recorded before it waits for the model; ``auto``'s calibration runs first if it has none)."""
     from explainlm.models.autotune import resolve_precision
 
     if not examples:
@@ -258,7 +254,12 @@ def benchmark_examples(
                 f"cannot resume {request.resume}: it had {stored} examples, now {len(examples)}"
             )
     keys = [f"{i:06d}" for i in range(len(examples))]
-    with ctx.recorded_run(request, model=request.model, resume=request.resume, extra=extra) as run:
+    recording = ctx.recorded_run(request, model=request.model, resume=request.resume, extra=extra)
+    with recording as run, ctx.model_lock(request.model):
+        if "auto" in request.methods:  # auto's stored per-model calibration (trust.md)
+            from explainlm.services.calibration import ensure_calibration
+
+            ensure_calibration(ctx, request.model, classifier)
         items = ctx.store.get_items(run.run_id, ITEM_KIND) if ctx.store is not None else {}
         todo = [i for i, key in enumerate(keys) if key not in items]
         computed: list[str] = []

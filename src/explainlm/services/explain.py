@@ -249,8 +249,8 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
     result = ExplainResult(None, request.model, ExplanationSet([]), None, request.summary)
     extra = {"n_texts": len(texts), **clf.describe(), "precision": request.precision}
     with (
-        ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model, extra=extra, resume=request.resume) as run,
+        ctx.model_lock(request.model),
     ):
         result.run_id = run.run_id
         if "auto" in request.methods:

@@ -138,8 +138,8 @@ def run(request: GenerateRequest, ctx: ServiceContext) -> GenerateResult:
     if not isinstance(gen, Generator):  # pragma: no cover - make_task guarantees it
         raise UserError(f"{request.model} cannot generate")
     with (
-        ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model) as run,
+        ctx.model_lock(request.model),
         ctx.progress.stage_of("attributing", 1) as progress,
     ):
         inner = progress.child(1)

@@ -86,8 +86,8 @@ def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
     extra = {"n_texts": len(texts), **clf.describe(), "truncate": request.truncate}
     extra["precision"] = plan.mode("forward")
     with (
-        ctx.models.lock(request.model),
         ctx.recorded_run(request, model=request.model, extra=extra) as run,
+        ctx.model_lock(request.model),
         ctx.progress.stage_of("predicting", len(texts)) as progress,
     ):
         result.run_id = run.run_id
