@@ -192,21 +192,32 @@ def run(req: AuditRequest, ctx: ServiceContext) -> AuditResult:
     from explainlm.audits import kinds
 
     prepared = kinds.prepare(req)  # reads and checks the data: no model yet
-    model = getattr(req, "model", None)
-    with _run_context(req, ctx, model) as run_ctx:
+    with _run_context(req, ctx, getattr(req, "model", None)) as run_ctx:
         doc = kinds.execute(req, prepared, ctx.models, ctx.progress, _cache(ctx, run_ctx))
-        from explainlm.audits.stats import clean
+        result = audit_result(req, run_ctx.run_id, doc)
+        run_ctx.summary.update(record_report(ctx.store, result))
+        return result
 
-        doc = clean(doc)
-        files = []
-        if req.html:
-            from explainlm.audits.report import audit_html
-            from explainlm.report.html import write_path
 
-            page = audit_html({**doc, "run_id": run_ctx.run_id, "model": model})
-            files.append(str(write_path(Path(req.html), page)))
-        run_ctx.summary.update({"kind": doc["kind"], "conclusions": doc.get("conclusions", []),
-                                "files": files})  # fmt: skip
-        if ctx.store is not None:
-            ctx.store.put_items(run_ctx.run_id, "audit-report", {"report": doc})
-        return AuditResult(run_ctx.run_id, doc["kind"], model, doc, files)
+def audit_result(req: AuditRequest, run_id: str, doc: dict[str, Any]) -> AuditResult:
+    """The audit's result from its document (made JSON-clean), with its HTML report if asked."""
+    from explainlm.audits.stats import clean
+
+    model = getattr(req, "model", None)
+    doc = clean(doc)
+    files = []
+    if req.html:
+        from explainlm.audits.report import audit_html
+        from explainlm.report.html import write_path
+
+        page = audit_html({**doc, "run_id": run_id, "model": model})
+        files.append(str(write_path(Path(req.html), page)))
+    return AuditResult(run_id, doc["kind"], model, doc, files)
+
+
+def record_report(store: Any, result: AuditResult) -> dict[str, Any]:
+    """Store the report with its run (items of kind ``audit-report``); the run's summary."""
+    if store is not None:
+        store.put_items(result.run_id, "audit-report", {"report": result.report})
+    return {"kind": result.kind, "conclusions": result.report.get("conclusions", []),
+            "files": result.files}  # fmt: skip
