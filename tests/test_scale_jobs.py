@@ -172,9 +172,16 @@ def test_counterfactual_audit_on_ray_is_the_local_audit(
 
 
 def test_lm_bias_audit_on_ray_through_the_cli(
-    cluster: str, tiny_llama_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: str,
+    tiny_llama_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pairs = tmp_path / "pairs.csv"
+    """A pairs file named relative to this directory: the actors (whose working directory is the
+    cluster's) read it by the absolute path the request's spec carries."""
+    monkeypatch.chdir(tmp_path)
+    pairs = Path("pairs.csv")
     pairs.write_text("sent_more,sent_less,bias_type\n" + "".join(
         f"The {o} said {a} was late {i}.,The {o} said {b} was late {i}.,{t}\n"
         for i in range(40) for o, a, b, t in [("nurse", "she", "he", "gender"),

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
-from explainlm.services.base import ServiceContext, ServiceRequest, build_request
+from explainlm.services.base import ServiceContext, ServiceRequest, absolute_path, build_request
 from explainlm.store import RunContext
 
 ITEM_KIND = "audit"
@@ -39,7 +39,10 @@ __all__ = [
 
 
 class _AuditOptions(ServiceRequest):
-    """Options every audit shares."""
+    """Options every audit shares. The spec names data files by absolute path (a run resumes,
+    and a cluster's workers read them, from any working directory)."""
+
+    path_fields: ClassVar[tuple[str, ...]] = ("html",)
 
     n_boot: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples")
     n_perm: int = Field(1000, ge=0, le=100_000, description="permutations (0: no test)")
@@ -50,6 +53,13 @@ class _AuditOptions(ServiceRequest):
     device: str | None = None
     html: str | None = None
     resume: str | None = None
+
+    def spec(self) -> dict[str, Any]:
+        doc = super().spec()
+        data = doc.get("data")
+        if isinstance(data, str) and data != "eec" and not data.startswith("biosbias"):
+            doc["data"] = absolute_path(data)  # a file (eec, biosbias:SPLIT are built in)
+        return doc
 
     def repeat_spec(self) -> dict[str, Any]:
         """The spec that must match to resume a run (output options left out)."""
@@ -98,6 +108,7 @@ class CounterfactualAuditRequest(_AuditOptions):
 
 class LMBiasAuditRequest(_AuditOptions):
     command: ClassVar[str] = "audit-lm-bias"
+    path_fields: ClassVar[tuple[str, ...]] = ("html", "pairs_file")
     benchmark: Literal["crows-pairs", "pairs", "bbq", "winobias", "bold"]
     model: str = DEFAULT_LM
     pairs_file: str | None = None
