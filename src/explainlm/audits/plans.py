@@ -1,66 +1,25 @@
-"""Each audit kind as a plan: its models, its per-item model work in stages, its statistics.
-
-An :class:`AuditPlan` is built from the request and the data ``prepare`` read (no model) and says
-
-* ``load(models)``: the models the audit needs, as tasks (a classifier, a scorer, a generator …);
-* ``facts(loaded)``: what the statistics need to know of those models (their labels, the label
-  compared, the scorer's description) — JSON, checked here (a label the model lacks is a
-  one-line error);
-* ``stages(facts)``: the per-item model work, each :class:`Stage` a list of item keys computed
-  chunk by chunk (``compute(loaded, keys) → {key: payload}``), the payloads JSON;
-* ``summarise(facts, payloads)``: the audit document from every stage's payloads — statistics
-  only (bootstrap CIs, tests, group metrics), no model.
-
-Locally (:func:`explainlm.audits.pipeline.run_plan`) each stage's chunks are cached in the run
-store as they finish (``resume``); on a cluster (``--backend ray``) each chunk is one shard
-computed by an actor, and the driver summarises the merged payloads — the same chunks and the same
-statistics, hence the same document.
+"""The plans of the classifier audits (see :mod:`explainlm.audits.stages`): group fairness, the
+counterfactual identity audit and Bias in Bios; :func:`plan_for` finds any audit's plan (the
+language-model ones are in :mod:`.plans_lm`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from explainlm.audits import bios as bios_mod
-from explainlm.audits import bold as bold_mod
 from explainlm.audits import counterfactual as cf
-from explainlm.audits import lm_bias, pipeline
+from explainlm.audits import pipeline
+from explainlm.audits.plans_lm import bold_plan, lm_bias_plan
+from explainlm.audits.stages import AuditPlan, Payloads, Stage, label_for, model_labels
 from explainlm.errors import UserError
-
-Payloads = Mapping[str, Mapping[str, Any]]  # stage id -> item key -> payload
-
-
-@dataclass
-class Stage:
-    """Per-item model work: ``keys`` computed ``chunk_size`` at a time (``None``: all in one call,
-    when the audit defines the computation over the whole set), stored under ``prefix + key``."""
-
-    id: str
-    keys: list[str]
-    compute: Callable[[Any, list[str]], Mapping[str, Any]]
-    chunk_size: int | None = 64
-    prefix: str = ""
-    label: str | None = None  # the progress stage (default: the id)
-
-    def chunks(self) -> list[list[str]]:
-        size = self.chunk_size or max(1, len(self.keys))
-        return [self.keys[s : s + size] for s in range(0, len(self.keys), size)]
-
-
-@dataclass
-class AuditPlan:
-    load: Callable[[Any], dict[str, Any]]
-    facts: Callable[[dict[str, Any]], dict[str, Any]]
-    stages: Callable[[dict[str, Any]], list[Stage]]
-    summarise: Callable[[dict[str, Any], Payloads], dict[str, Any]]
 
 
 def plan_for(req: Any, prep: Any) -> AuditPlan:
     """The plan of ``req``'s audit kind over the prepared data."""
     if req.command == "audit-lm-bias":
-        return _bold(req, prep) if req.benchmark == "bold" else _lm_bias(req, prep)
+        return bold_plan(req, prep) if req.benchmark == "bold" else lm_bias_plan(req, prep)
     return {
         "audit-fairness": _fairness,
         "audit-counterfactual": _counterfactual,
@@ -73,19 +32,6 @@ def options(req: Any, **more: Any) -> dict[str, Any]:
     return {**{k: getattr(req, k) for k in keys if hasattr(req, k)}, **more}
 
 
-def label_for(labels: Sequence[str], label: str | None) -> str:
-    """The label whose probability is compared: ``label``, else positive, else the second."""
-    if label is not None:
-        if label not in labels:
-            raise UserError(f"label {label!r} is not a label of the model ({', '.join(labels)})")
-        return label
-    if "positive" in labels:
-        return "positive"
-    if len(labels) == 2:
-        return labels[1]
-    raise UserError(f"give --label: which label's probability to compare ({', '.join(labels)})")
-
-
 def _default_positive(labels: Sequence[str]) -> list[str]:
     if len(labels) == 2:
         return ["positive"] if "positive" in labels else [labels[1]]
@@ -96,17 +42,13 @@ def _classifier(name: str) -> Callable[[Any], dict[str, Any]]:
     return lambda models: {"classifier": models.task(name)}
 
 
-def _labels(loaded: dict[str, Any], key: str = "classifier") -> list[str]:
-    return [str(x) for x in loaded[key].labels]
-
-
 # --------------------------------------------------------------------------------- fairness
 def _fairness(req: Any, prep: Any) -> AuditPlan:
     keys = [f"{i:06d}" for i in range(len(prep.texts))]
 
     def facts(loaded: dict[str, Any]) -> dict[str, Any]:
         if req.model is not None:
-            labels = _labels(loaded)
+            labels = model_labels(loaded)
         else:
             labels = sorted(set(prep.predicted or []) | set(prep.gold or []))
         positive = req.positive_labels or _default_positive(labels)
@@ -124,8 +66,11 @@ def _fairness(req: Any, prep: Any) -> AuditPlan:
     def stages(facts: dict[str, Any]) -> list[Stage]:
         if req.model is None:
             return []
-        compute = lambda m, part: pipeline.predict_chunk(m["classifier"], prep.texts, part)  # noqa: E731
-        return [Stage("predicting", keys, compute)]
+
+        def predict(m: dict[str, Any], part: list[str]) -> Mapping[str, Any]:
+            return pipeline.predict_chunk(m["classifier"], prep.texts, part)
+
+        return [Stage("predicting", keys, predict)]
 
     def summarise(facts: dict[str, Any], payloads: Payloads) -> dict[str, Any]:
         probs = None
@@ -137,8 +82,9 @@ def _fairness(req: Any, prep: Any) -> AuditPlan:
             predicted = list(prep.predicted or [])
             if prep.scores is not None:
                 probs = [{req.positive_labels[0]: s} for s in prep.scores]
-        opts = options(req, positive_labels=facts["positive_labels"],
-                       intersections=req.intersections)  # fmt: skip
+        opts = options(
+            req, positive_labels=facts["positive_labels"], intersections=req.intersections
+        )
         doc = pipeline.run_fairness(prep.groups, prep.gold, predicted, probs, opts)
         doc["data"] = req.data
         return doc
@@ -161,7 +107,7 @@ def _counterfactual(req: Any, prep: Any) -> AuditPlan:
     att_keys = [f"{i:06d}" for i in range(len(texts))]
 
     def facts(loaded: dict[str, Any]) -> dict[str, Any]:
-        return {"label": label_for(_labels(loaded), req.label)}
+        return {"label": label_for(model_labels(loaded), req.label)}
 
     def stages(facts: dict[str, Any]) -> list[Stage]:
         label = facts["label"]
@@ -171,28 +117,48 @@ def _counterfactual(req: Any, prep: Any) -> AuditPlan:
 
         def explain(m: dict[str, Any], part: list[str]) -> Mapping[str, Any]:
             at = [int(k) for k in part]
-            rows = cf.identity_rows(m["classifier"], [texts[i] for i in at], [spans[i] for i in at],
-                                    [sides[i] for i in at], label=label,
-                                    method=req.attribution_method)  # fmt: skip
+            rows = cf.identity_rows(
+                m["classifier"],
+                [texts[i] for i in at],
+                [spans[i] for i in at],
+                [sides[i] for i in at],
+                label=label,
+                method=req.attribution_method,
+            )
             return {k: {"shares": r} for k, r in zip(part, rows, strict=True)}
 
         out = [Stage("scoring pairs", [p.key for p in pairs], score)]
         if chosen:  # one explain() call over the sample, as the audit defines it
-            out.append(Stage("identity attribution", att_keys, explain, None, "attribution/",
-                             "explaining identity words"))  # fmt: skip
+            out.append(
+                Stage(
+                    "identity attribution",
+                    att_keys,
+                    explain,
+                    None,
+                    "attribution/",
+                    "explaining identity words",
+                )
+            )
         return out
 
     def summarise(facts: dict[str, Any], payloads: Payloads) -> dict[str, Any]:
         label = facts["label"]
         scored = payloads["scoring pairs"]
-        doc = cf.summarise(pairs, [scored[p.key] for p in pairs], sides=prep.extra["sides"],
-                           label=label, n_boot=req.n_boot, n_perm=max(req.n_perm, 1000),
-                           seed=req.seed)  # fmt: skip
+        doc = cf.summarise(
+            pairs,
+            [scored[p.key] for p in pairs],
+            sides=prep.extra["sides"],
+            label=label,
+            n_boot=req.n_boot,
+            n_perm=max(req.n_perm, 1000),
+            seed=req.seed,
+        )
         if chosen:
             got = payloads["identity attribution"]
             rows = [got[k]["shares"] for k in att_keys if got[k]["shares"] is not None]
-            att = cf.summarise_shares(rows, method=req.attribution_method, label=label,
-                                      n_boot=req.n_boot, seed=req.seed)  # fmt: skip
+            att = cf.summarise_shares(
+                rows, method=req.attribution_method, label=label, n_boot=req.n_boot, seed=req.seed
+            )
             doc["attribution"] = att
             doc["conclusions"].append(att["conclusion"])
         doc.update({"kind": "counterfactual", "data": req.data, "swap": req.swap})
@@ -201,81 +167,9 @@ def _counterfactual(req: Any, prep: Any) -> AuditPlan:
     return AuditPlan(_classifier(req.model), facts, stages, summarise)
 
 
-# ------------------------------------------------------------------------------- LM bias
-def _lm_bias(req: Any, prep: Any) -> AuditPlan:
-    task = {
-        "crows-pairs": lambda: lm_bias.pairs_task(prep.items, "crows-pairs"),
-        "pairs": lambda: lm_bias.pairs_task(prep.items, "pairs"),
-        "bbq": lambda: lm_bias.bbq_task(prep.items),
-        "winobias": lambda: lm_bias.winobias_task(prep.items),
-    }[req.benchmark]()
-    index = {k: i for i, k in enumerate(task.keys)}
-
-    def load(models: Any) -> dict[str, Any]:
-        from explainlm.audits.lm_scoring import TextScorer
-
-        lm = language_model(models, req.model)
-        return {"scorer": TextScorer(lm, max_batch_tokens=req.max_batch_tokens)}
-
-    def stages(facts: dict[str, Any]) -> list[Stage]:
-        compute = lambda m, part: lm_bias.score_chunk(m["scorer"], task, index, part)  # noqa: E731
-        return [Stage(f"scoring {task.name}", task.keys, compute)]
-
-    def summarise(facts: dict[str, Any], payloads: Payloads) -> dict[str, Any]:
-        got = payloads[f"scoring {task.name}"]
-        doc = lm_bias.summarise(task, [got[k] for k in task.keys], correction=req.correction,
-                                n_boot=req.n_boot, seed=req.seed)  # fmt: skip
-        doc["scorer"] = facts["scorer"]
-        doc["kind"] = "lm-bias"
-        return doc
-
-    return AuditPlan(load, lambda loaded: {"scorer": loaded["scorer"].describe()}, stages,
-                     summarise)  # fmt: skip
-
-
-def language_model(models: Any, name: str) -> Any:
-    from explainlm.audits.lm_scoring import load_language_model
-    from explainlm.models.sources import resolve_source
-
-    if resolve_source(name).kind == "causal_lm":
-        return models.task(name, "generator").wrapper
-    return load_language_model(name)
-
-
-def _bold(req: Any, prep: Any) -> AuditPlan:
-    prompts = list(prep.items)
-    keys = [f"{i:06d}" for i in range(len(prompts))]
-
-    def load(models: Any) -> dict[str, Any]:
-        return {"generator": models.task(req.model, "generator"),
-                "classifier": models.task(req.classifier)}  # fmt: skip
-
-    def stages(facts: dict[str, Any]) -> list[Stage]:
-        def generate(m: dict[str, Any], part: list[str]) -> Mapping[str, Any]:
-            return bold_mod.generate_chunk(m["generator"], m["classifier"],
-                                           [prompts[int(k)] for k in part], part,
-                                           label=facts["label"],
-                                           max_new_tokens=req.max_new_tokens, seed=req.seed)  # fmt: skip
-
-        return [Stage("generating", keys, generate, 16)]
-
-    def summarise(facts: dict[str, Any], payloads: Payloads) -> dict[str, Any]:
-        got = payloads["generating"]
-        doc = bold_mod.summarise_bold(prompts, [got[k] for k in keys], label=facts["label"],
-                                      min_group_size=req.min_group_size, n_boot=req.n_boot,
-                                      n_perm=max(req.n_perm, 100), seed=req.seed)  # fmt: skip
-        doc["classifier"] = req.classifier
-        doc["kind"] = "lm-bias"
-        return doc
-
-    facts = lambda loaded: {"label": label_for(_labels(loaded), req.label)}  # noqa: E731
-    return AuditPlan(load, facts, stages, summarise)
-
-
 # ---------------------------------------------------------------------------------- bios
 def _bios(req: Any, prep: Any) -> AuditPlan:
     bios = list(prep.items)
-    index = {b.id: b for b in bios}
     keys = [b.id for b in bios]
     occupations = sorted({b.occupation for b in bios})
     rationales = prep.extra.get("rationales") if req.plausibility else None
@@ -289,7 +183,7 @@ def _bios(req: Any, prep: Any) -> AuditPlan:
         return out
 
     def facts(loaded: dict[str, Any]) -> dict[str, Any]:
-        labels = _labels(loaded)
+        labels = model_labels(loaded)
         stray = [o for o in occupations if o not in labels]
         if stray:
             raise UserError(
@@ -297,59 +191,86 @@ def _bios(req: Any, prep: Any) -> AuditPlan:
             )
         return {"labels": labels}
 
-    def rows_of(model: str) -> Callable[[Any, list[str]], Mapping[str, Any]]:
-        def compute(m: dict[str, Any], part: list[str]) -> Mapping[str, Any]:
-            got = bios_mod.predict_bios(m[model], [index[k] for k in part], req.attribution_method)
-            return {r["id"]: r for r in got}
-
-        return compute
-
-    def plausibility(facts: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-        sets = bios_mod.plausibility_sets(facts["labels"], rationales or [])
-        chosen = {f"{kind}/{i:04d}": r for kind, sel in sets for i, r in enumerate(sel)}
-        return [kind for kind, _ in sets], chosen
-
     def stages(facts: dict[str, Any]) -> list[Stage]:
-        out = [Stage("model", keys, rows_of("classifier"), 16, "model/", "bios")]
+        out = [Stage("model", keys, _bios_rows(bios, "classifier", req), 16, "model/", "bios")]
         if rationales:
-            chosen = plausibility(facts)[1]
-
-            def explain(m: dict[str, Any], part: list[str]) -> Mapping[str, Any]:
-                return {k: {"explanation": bios_mod.explain_rationale(
-                    m["classifier"], chosen[k], req.attribution_method).to_dict()} for k in part}  # fmt: skip
-
-            out.append(Stage("plausibility", list(chosen), explain, 16, "plausibility/"))
+            chosen = _rationales(facts["labels"], rationales)
+            out.append(Stage("plausibility", list(chosen), _explain_rationales(chosen, req), 16,
+                             "plausibility/"))  # fmt: skip
         if req.baseline:
-            out.append(Stage("baseline", keys, rows_of("baseline"), 16, "baseline/", "bios"))
+            out.append(Stage("baseline", keys, _bios_rows(bios, "baseline", req), 16, "baseline/",
+                             "bios"))  # fmt: skip
         return out
 
     def summarise(facts: dict[str, Any], payloads: Payloads) -> dict[str, Any]:
         rows = [payloads["model"][k] for k in keys]
         doc = bios_mod.summarise_bios(rows, occupations, **opts)
         if rationales:
-            doc["plausibility"] = _plausibility(*plausibility(facts), payloads["plausibility"])
+            chosen = _rationales(facts["labels"], rationales)
+            doc["plausibility"] = _plausibility(chosen, payloads["plausibility"], req)
         if req.baseline:
             base_rows = [payloads["baseline"][k] for k in keys]
-            doc["baseline"] = {"model": req.baseline,
-                               **bios_mod.summarise_bios(base_rows, occupations, **opts)}  # fmt: skip
-            comp = bios_mod.compare_models(base_rows, rows, occupations, n_boot=req.n_boot,
-                                           seed=req.seed)  # fmt: skip
-            doc["comparison"] = comp
-            doc["conclusions"] = doc["conclusions"] + [
-                f"vs {req.baseline}: " + c for c in comp["conclusions"]
-            ]
+            _add_baseline(doc, req, rows, base_rows, occupations, opts)
         doc["kind"] = "bios"
         return doc
 
-    def _plausibility(kinds: list[str], chosen: dict[str, Any], got: Mapping[str, Any]) -> list:
-        from explainlm.explanation import Explanation
+    return AuditPlan(load, facts, stages, summarise)
 
-        out = []
-        for kind in kinds:
-            ks = [k for k in chosen if k.startswith(f"{kind}/")]
+
+def _bios_rows(bios: Sequence[Any], model: str, req: Any) -> Callable[..., Mapping[str, Any]]:
+    """Per bio (by id): the row of :func:`~explainlm.audits.bios.predict_bios` by ``model``."""
+    index = {b.id: b for b in bios}
+
+    def compute(m: dict[str, Any], part: list[str]) -> Mapping[str, Any]:
+        got = bios_mod.predict_bios(m[model], [index[k] for k in part], req.attribution_method)
+        return {r["id"]: r for r in got}
+
+    return compute
+
+
+def _rationales(labels: Sequence[str], rationales: Sequence[Any]) -> dict[str, Any]:
+    """The rationales explained, by key ``KIND/NNNN`` (standard ones, then contrastive ones)."""
+    sets = bios_mod.plausibility_sets(labels, rationales)
+    return {f"{kind}/{i:04d}": r for kind, sel in sets for i, r in enumerate(sel)}
+
+
+def _explain_rationales(chosen: Mapping[str, Any], req: Any) -> Callable[..., Mapping[str, Any]]:
+    def compute(m: dict[str, Any], part: list[str]) -> Mapping[str, Any]:
+        out = {}
+        for k in part:  # each bio explained alone, as plausibility_by_gender does
+            e = bios_mod.explain_rationale(m["classifier"], chosen[k], req.attribution_method)
+            out[k] = {"explanation": e.to_dict()}
+        return out
+
+    return compute
+
+
+def _plausibility(chosen: Mapping[str, Any], got: Mapping[str, Any], req: Any) -> list[Any]:
+    from explainlm.explanation import Explanation
+
+    out = []
+    for kind in ("standard", "contrastive"):
+        ks = [k for k in chosen if k.startswith(f"{kind}/")]
+        if ks:
             exps = [Explanation.from_dict(dict(got[k]["explanation"])) for k in ks]
             out += bios_mod.plausibility_rows(kind, [chosen[k] for k in ks], exps,
                                               n_boot=req.n_boot, seed=req.seed)  # fmt: skip
-        return out
+    return out
 
-    return AuditPlan(load, facts, stages, summarise)
+
+def _add_baseline(
+    doc: dict[str, Any],
+    req: Any,
+    rows: list[Any],
+    base_rows: list[Any],
+    occupations: list[str],
+    opts: dict[str, Any],
+) -> None:
+    """The baseline model's summary and the paired before/after comparison with it."""
+    doc["baseline"] = {"model": req.baseline,
+                       **bios_mod.summarise_bios(base_rows, occupations, **opts)}  # fmt: skip
+    comp = bios_mod.compare_models(base_rows, rows, occupations, n_boot=req.n_boot, seed=req.seed)
+    doc["comparison"] = comp
+    doc["conclusions"] = doc["conclusions"] + [
+        f"vs {req.baseline}: " + c for c in comp["conclusions"]
+    ]
