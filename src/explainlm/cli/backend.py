@@ -1,6 +1,7 @@
 """``--backend local|ray`` and its options, shared by the dataset commands (predict, explain,
-generate, benchmark, the audits): options → :class:`~explainlm.services.dataset_jobs.BackendOptions` → the service or the
-cluster backend → the command's own rendering (local), or the job's summary (cluster)."""
+generate, benchmark, the audits): options → :class:`~explainlm.services.dataset_jobs.BackendOptions`
+→ the service or the cluster backend → the command's own rendering (local), or the job's summary
+(cluster)."""
 
 from __future__ import annotations
 
