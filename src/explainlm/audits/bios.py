@@ -47,7 +47,10 @@ from explainlm.datasets.fairness import Bio, BioRationale
 __all__ = [
     "GENDERS",
     "compare_models",
+    "explain_rationale",
     "plausibility_by_gender",
+    "plausibility_rows",
+    "plausibility_sets",
     "predict_bios",
     "summarise_bios",
     "tpr_gaps",
@@ -243,41 +246,70 @@ def plausibility_by_gender(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Plausibility of explanations against human rationales, per rationale kind and gender."""
-    from explainlm.attribution import explain
-    from explainlm.evaluation import evaluate
+    out = []
+    for kind, sel in plausibility_sets(classifier.labels, rationales):
+        exps = [explain_rationale(classifier, r, method) for r in sel]
+        out += plausibility_rows(kind, sel, exps, metrics=metrics, n_boot=n_boot, seed=seed)
+    return out
 
+
+def plausibility_sets(
+    labels: Sequence[str], rationales: Sequence[BioRationale]
+) -> list[tuple[str, list[BioRationale]]]:
+    """Per rationale kind, the rationales to explain: those whose occupation (and foil) the model
+    has as labels (no model needed: the model's labels suffice)."""
     out = []
     for kind in ("standard", "contrastive"):
         sel = [r for r in rationales if r.kind == kind and (kind == "standard" or r.foil)]
-        sel = [r for r in sel if r.occupation in classifier.labels and
-               (r.foil is None or r.foil in classifier.labels)]  # fmt: skip
-        if not sel:
-            continue
-        exps, kept = [], []
-        for r in sel:
-            contrast = f"{r.occupation}:{r.foil}" if kind == "contrastive" else None
-            target = None if contrast else r.occupation
-            e = explain([r.text], classifier, [method], target=target, contrast=contrast)[0]
-            if len(e.word_scores) == len(r.rationale):  # a truncated bio has fewer words
-                exps.append(e)
-                kept.append(r)
-        dropped = len(sel) - len(kept)
-        sel = kept
-        if not sel:
-            continue
-        res = evaluate(exps, list(metrics), rationales=[r.rationale for r in sel],
-                       groups=[r.gender for r in sel], agreement=False)  # fmt: skip
-        for metric in metrics:
-            vals = {g: [x["value"] for x in res.rows if x["metric"] == metric and x["group"] == g]
-                    for g in GENDERS}  # fmt: skip
-            for g in GENDERS:
-                mean, lo, hi = bootstrap_mean(vals[g], n_boot=n_boot, seed=seed)
-                out.append({"rationale": kind, "gender": g, "metric": metric,
-                            "n": int(np.isfinite(vals[g]).sum()), "mean": mean, "ci": [lo, hi],
-                            "truncated_left_out": dropped})  # fmt: skip
-            diff = _two_sample_p(vals["female"], vals["male"], seed)
-            out.append({"rationale": kind, "gender": "female − male", "metric": metric,
-                        "n": None, "mean": diff[0], "ci": diff[1], "p_value": diff[2]})  # fmt: skip
+        sel = [r for r in sel if r.occupation in labels and
+               (r.foil is None or r.foil in labels)]  # fmt: skip
+        if sel:
+            out.append((kind, sel))
+    return out
+
+
+def explain_rationale(classifier: Any, r: BioRationale, method: str = "occlusion") -> Any:
+    """The explanation of one rationale's bio, alone: of its occupation, or (contrastive) of the
+    logit difference occupation − foil."""
+    from explainlm.attribution import explain
+
+    contrast = f"{r.occupation}:{r.foil}" if r.kind == "contrastive" else None
+    target = None if contrast else r.occupation
+    return explain([r.text], classifier, [method], target=target, contrast=contrast)[0]
+
+
+def plausibility_rows(
+    kind: str,
+    rationales: Sequence[BioRationale],
+    explanations: Sequence[Any],
+    *,
+    metrics: Sequence[str] = ("token_f1", "auprc"),
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Per gender and metric: mean with a bootstrap CI, and the female − male difference."""
+    from explainlm.evaluation import evaluate
+
+    pairs = [(r, e) for r, e in zip(rationales, explanations, strict=True)
+             if len(e.word_scores) == len(r.rationale)]  # fmt: skip  # a truncated bio: fewer words
+    dropped = len(rationales) - len(pairs)
+    if not pairs:
+        return []
+    sel, exps = [r for r, _ in pairs], [e for _, e in pairs]
+    res = evaluate(exps, list(metrics), rationales=[r.rationale for r in sel],
+                   groups=[r.gender for r in sel], agreement=False)  # fmt: skip
+    out = []
+    for metric in metrics:
+        vals = {g: [x["value"] for x in res.rows if x["metric"] == metric and x["group"] == g]
+                for g in GENDERS}  # fmt: skip
+        for g in GENDERS:
+            mean, lo, hi = bootstrap_mean(vals[g], n_boot=n_boot, seed=seed)
+            out.append({"rationale": kind, "gender": g, "metric": metric,
+                        "n": int(np.isfinite(vals[g]).sum()), "mean": mean, "ci": [lo, hi],
+                        "truncated_left_out": dropped})  # fmt: skip
+        diff = _two_sample_p(vals["female"], vals["male"], seed)
+        out.append({"rationale": kind, "gender": "female − male", "metric": metric,
+                    "n": None, "mean": diff[0], "ci": diff[1], "p_value": diff[2]})  # fmt: skip
     return out
 
 

@@ -286,16 +286,33 @@ def identity_attribution(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Attribution mass on identity words, overall and per side, with bootstrap CIs."""
+    rows = identity_rows(classifier, texts, spans, sides, label=label, method=method,
+                         max_batch_tokens=max_batch_tokens)  # fmt: skip
+    kept = [r for r in rows if r is not None]
+    return summarise_shares(kept, method=method, label=label, n_boot=n_boot, seed=seed)
+
+
+def identity_rows(
+    classifier: Any,
+    texts: Sequence[str],
+    spans: Sequence[Sequence[tuple[int, int]]],
+    sides: Sequence[str],
+    *,
+    label: str,
+    method: str = "occlusion",
+    max_batch_tokens: int | None = None,
+) -> list[dict[str, Any] | None]:
+    """Per text (explained together, in one call): its identity shares and side, or ``None``
+    when no explained word is an identity word (the model work of :func:`identity_attribution`)."""
     from explainlm.attribution import explain
 
     kw = {} if max_batch_tokens is None else {"max_batch_tokens": max_batch_tokens}
     exps = explain(list(texts), classifier, [method], target=label, **kw)
-    rows = []
+    rows: list[dict[str, Any] | None] = []
     for e, sp, side in zip(exps, spans, sides, strict=True):
         r = identity_shares(e.text, sp, e.word_scores)
-        if r is not None:
-            rows.append({**r, "side": side})
-    return summarise_shares(rows, method=method, label=label, n_boot=n_boot, seed=seed)
+        rows.append(None if r is None else {**r, "side": side})
+    return rows
 
 
 def summarise_shares(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explainlm.audits import pipeline
-from explainlm.audits.runner import ItemCache, PrefixCache
+from explainlm.audits.runner import ItemCache
 from explainlm.errors import UserError
 from explainlm.progress import Progress
 
@@ -42,21 +42,17 @@ def prepare(req: Any) -> Prepared:
 
 
 def execute(req: Any, prep: Prepared, models: Any, progress: Progress, cache: ItemCache) -> dict:
-    runner = {
-        "audit-fairness": _fairness,
-        "audit-counterfactual": _counterfactual,
-        "audit-lm-bias": _lm_bias,
-        "audit-bios": _bios,
-    }[req.command]
-    doc = runner(req, prep, models, progress, cache)
+    """Run the audit's plan in this process (stages cached in ``cache``) and add the data notes."""
+    from explainlm.audits.plans import plan_for
+
+    doc = pipeline.run_plan(plan_for(req, prep), models, progress, cache)
+    return with_notes(doc, prep)
+
+
+def with_notes(doc: dict[str, Any], prep: Prepared) -> dict[str, Any]:
     doc.setdefault("notes", [])
     doc["notes"] = prep.notes + doc["notes"]
     return doc
-
-
-def _opts(req: Any, **more: Any) -> dict[str, Any]:
-    keys = ("n_boot", "n_perm", "level", "correction", "seed", "min_group_size")
-    return {**{k: getattr(req, k) for k in keys if hasattr(req, k)}, **more}
 
 
 # --------------------------------------------------------------------------------- fairness
@@ -112,47 +108,6 @@ def _floats(values: Sequence[Any], t: Any, column: str) -> list[float]:
     return out
 
 
-def _default_positive(labels: Sequence[str]) -> list[str]:
-    if len(labels) == 2:
-        return ["positive"] if "positive" in labels else [labels[1]]
-    return list(labels)
-
-
-def _fairness(req: Any, prep: Prepared, models: Any, progress: Progress, cache: ItemCache) -> dict:
-    probs = None
-    if req.model is not None:
-        clf = models.task(req.model)
-        labels = list(clf.labels)
-        preds = pipeline.predictions(clf, prep.texts, cache, progress)
-        predicted = [p["label"] for p in preds]
-        probs = [p["probs"] for p in preds]
-    else:
-        predicted = list(prep.predicted or [])
-        labels = sorted(set(predicted) | set(prep.gold or []))
-        if prep.scores is not None:
-            probs = [{req.positive_labels[0]: s} for s in prep.scores]
-    positive = req.positive_labels or _default_positive(labels)
-    unknown = [p for p in positive if p not in labels]
-    if unknown:
-        raise UserError(f"positive label {unknown[0]!r} is not a label ({', '.join(labels)})")
-    if prep.gold is not None:
-        stray = sorted(set(prep.gold) - set(labels))
-        if stray and req.model is not None:
-            raise UserError(
-                f"gold label(s) {', '.join(stray[:3])} are not labels of {req.model} "
-                f"({', '.join(labels)})"
-            )
-    doc = pipeline.run_fairness(
-        prep.groups,
-        prep.gold,
-        predicted,
-        probs,
-        _opts(req, positive_labels=positive, intersections=req.intersections),
-    )
-    doc["data"] = req.data
-    return doc
-
-
 # ---------------------------------------------------------------------------- counterfactual
 def _prepare_counterfactual(req: Any) -> Prepared:
     from explainlm.audits import counterfactual as cf
@@ -190,35 +145,6 @@ def _prepare_counterfactual(req: Any) -> Prepared:
     return prep
 
 
-def _label_for(clf: Any, label: str | None) -> str:
-    if label is not None:
-        if label not in clf.labels:
-            raise UserError(
-                f"label {label!r} is not a label of the model ({', '.join(clf.labels)})"
-            )
-        return label
-    if "positive" in clf.labels:
-        return "positive"
-    if len(clf.labels) == 2:
-        return clf.labels[1]
-    raise UserError(f"give --label: which label's probability to compare ({', '.join(clf.labels)})")
-
-
-def _counterfactual(req: Any, prep: Prepared, models: Any, progress: Progress,
-                    cache: ItemCache) -> dict:  # fmt: skip
-    clf = models.task(req.model)
-    opts = _opts(
-        req,
-        label=_label_for(clf, req.label),
-        sides=prep.extra["sides"],
-        attribution_method=req.attribution_method,
-        attribution_limit=req.attribution_limit,
-    )
-    doc = pipeline.run_counterfactual(clf, prep.items, cache, progress, opts)
-    doc.update({"kind": "counterfactual", "data": req.data, "swap": req.swap})
-    return doc
-
-
 # ------------------------------------------------------------------------------- LM bias
 def _prepare_lm(req: Any) -> Prepared:
     from explainlm.datasets import fairness as data
@@ -247,42 +173,6 @@ def _prepare_lm(req: Any) -> Prepared:
     return prep
 
 
-def _lm_bias(req: Any, prep: Prepared, models: Any, progress: Progress, cache: ItemCache) -> dict:
-    from explainlm.audits import lm_bias
-
-    if req.benchmark == "bold":
-        gen = models.task(req.model, "generator")
-        clf = models.task(req.classifier)
-        label = _label_for(clf, req.label)
-        doc = pipeline.run_bold(gen, clf, prep.items, cache, progress,
-                                _opts(req, label=label, max_new_tokens=req.max_new_tokens))  # fmt: skip
-        doc["classifier"] = req.classifier
-    else:
-        from explainlm.audits.lm_scoring import TextScorer
-
-        task = {
-            "crows-pairs": lambda: lm_bias.pairs_task(prep.items, "crows-pairs"),
-            "pairs": lambda: lm_bias.pairs_task(prep.items, "pairs"),
-            "bbq": lambda: lm_bias.bbq_task(prep.items),
-            "winobias": lambda: lm_bias.winobias_task(prep.items),
-        }[req.benchmark]()
-        scorer = TextScorer(
-            _language_model(models, req.model), max_batch_tokens=req.max_batch_tokens
-        )
-        doc = pipeline.run_lm_task(scorer, task, cache, progress, _opts(req))
-    doc["kind"] = "lm-bias"
-    return doc
-
-
-def _language_model(models: Any, name: str) -> Any:
-    from explainlm.audits.lm_scoring import load_language_model
-    from explainlm.models.sources import resolve_source
-
-    if resolve_source(name).kind == "causal_lm":
-        return models.task(name, "generator").wrapper
-    return load_language_model(name)
-
-
 # ---------------------------------------------------------------------------------- bios
 def _prepare_bios(req: Any) -> Prepared:
     from explainlm.datasets.fairness import load_bios_rationales, load_biosbias
@@ -303,42 +193,3 @@ def _prepare_bios(req: Any) -> Prepared:
         "occupation × gender cells hold a handful of bios, so intervals are wide or absent."
     )
     return prep
-
-
-def _bios(req: Any, prep: Prepared, models: Any, progress: Progress, cache: ItemCache) -> dict:
-    from explainlm.audits import bios as bios_mod
-
-    clf = models.task(req.model)
-    occupations = sorted({b.occupation for b in prep.items})
-    stray = [o for o in occupations if o not in clf.labels]
-    if stray:
-        raise UserError(f"{req.model} has no label {stray[0]!r}: is it a Bias-in-Bios classifier?")
-    rows = pipeline.bios_rows(clf, prep.items, PrefixCache(cache, "model/"), progress,
-                              req.attribution_method)  # fmt: skip
-    opts = dict(min_group_size=req.min_group_size, n_boot=req.n_boot, seed=req.seed,
-                correction=req.correction)  # fmt: skip
-    doc = bios_mod.summarise_bios(rows, occupations, **opts)
-    if req.plausibility and prep.extra.get("rationales"):
-        progress.start("plausibility", None)
-        doc["plausibility"] = bios_mod.plausibility_by_gender(
-            clf, prep.extra["rationales"], method=req.attribution_method, n_boot=req.n_boot,
-            seed=req.seed,
-        )  # fmt: skip
-        progress.close()
-    if req.baseline:
-        base = models.task(req.baseline)
-        base_rows = pipeline.bios_rows(base, prep.items, PrefixCache(cache, "baseline/"),
-                                       progress, req.attribution_method)  # fmt: skip
-        doc["baseline"] = {
-            "model": req.baseline,
-            **bios_mod.summarise_bios(base_rows, occupations, **opts),
-        }
-        comp = bios_mod.compare_models(
-            base_rows, rows, occupations, n_boot=req.n_boot, seed=req.seed
-        )
-        doc["comparison"] = comp
-        doc["conclusions"] = doc["conclusions"] + [
-            f"vs {req.baseline}: " + c for c in comp["conclusions"]
-        ]
-    doc["kind"] = "bios"
-    return doc

@@ -1,4 +1,5 @@
-"""``explainlm audit fairness|counterfactual|lm-bias|bios``: thin adapters over services/audit.py."""
+"""``explainlm audit fairness|counterfactual|lm-bias|bios``: thin adapters over services/audit.py
+(``--backend ray``: the per-item model work on a Ray cluster, the statistics here)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from explainlm.cli.backend import (
+    ActorsOpt,
+    AddressOpt,
+    BackendOpt,
+    CpusOpt,
+    GpusOpt,
+    ResultsDirOpt,
+    backend_options,
+    run_command,
+)
 from explainlm.cli.common import (
     BootOpt,
     BudgetOpt,
@@ -29,7 +40,11 @@ CorrOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of resampling and sampling.")]
 ResumeOpt = Annotated[
-    str | None, typer.Option("--resume", help="Continue an interrupted audit run (its run id).")
+    str | None,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted audit run (its run id; with --backend ray: the job).",
+    ),
 ]
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Only the first N items.")]
 # One --model for the audits of a classifier (required in some, optional in others); typer copies
@@ -37,30 +52,45 @@ LimitOpt = Annotated[int | None, typer.Option("--limit", help="Only the first N 
 _AUDITED_MODEL = typer.Option("--model", "-m", help="Classifier to audit.")
 
 
-def _run(cls_name: str, as_json: bool, **fields: Any) -> None:
+def _run(cls_name: str, as_json: bool, backend: dict[str, Any], **fields: Any) -> None:
     from explainlm.progress import Progress, TerminalProgress
     from explainlm.services import audit
     from explainlm.services.base import LocalModels, ServiceContext, build_request
     from explainlm.store import open_store
 
-    req = build_request(getattr(audit, cls_name), **fields)
+    on_ray = backend["backend"] != "local"
+    resume = fields.pop("resume")
+    req = build_request(getattr(audit, cls_name), **fields, resume=None if on_ray else resume)
+    opts = backend_options(**backend, resume=resume if on_ray else None)
     ctx = ServiceContext(
         store=open_store(),
         progress=Progress() if as_json else TerminalProgress(),
         models=LocalModels(device=fields.get("device")),
         source="cli",
     )
-    result = audit.run(req, ctx)
-    if as_json:
-        emit_json(result.to_json_doc())
-        return
-    console.print(f"[bold]{escape(result.kind)} audit[/bold] · run {result.run_id}")
-    for line in result.report.get("conclusions", []):
-        console.print(f"• {escape(line)}", soft_wrap=True)
-    for note in result.report.get("notes", []):
-        console.print(f"[dim]note: {escape(note)}[/dim]", soft_wrap=True)
-    for f in result.files:
-        console.print(f"report: {escape(f)}")
+    run_command(req, ctx, opts, as_json=as_json, render=_render(as_json), show_merged=True)
+
+
+def _render(as_json: bool) -> Any:
+    def render(result: Any) -> None:
+        if as_json:
+            emit_json(result.to_json_doc())
+            return
+        console.print(f"[bold]{escape(result.kind)} audit[/bold] · run {result.run_id}")
+        for line in result.report.get("conclusions", []):
+            console.print(f"• {escape(line)}", soft_wrap=True)
+        for note in result.report.get("notes", []):
+            console.print(f"[dim]note: {escape(note)}[/dim]", soft_wrap=True)
+        for f in result.files:
+            console.print(f"report: {escape(f)}")
+
+    return render
+
+
+def _backend(options: dict[str, Any]) -> dict[str, Any]:
+    """The backend options among a command's (its ``locals()``)."""
+    keys = ("backend", "address", "actors", "gpus_per_actor", "cpus_per_actor", "results_dir")
+    return {k: options[k] for k in keys}
 
 
 @app.command("fairness")
@@ -94,6 +124,12 @@ def fairness(
     max_batch_tokens: BudgetOpt = 4096,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """Group fairness: selection rates, disparate impact, equal opportunity, equalized odds, ….
 
@@ -103,7 +139,8 @@ def fairness(
 
         explainlm audit fairness loans.csv --group gender,race --prediction-column approved --label-column repaid --positive-label yes
     """
-    _run("FairnessAuditRequest", as_json, data=data, group_columns=split_list(group), model=model,
+    _run("FairnessAuditRequest", as_json, _backend(locals()),
+         data=data, group_columns=split_list(group), model=model,
          text_column=text_column, label_column=label_column, prediction_column=prediction_column,
          score_column=score_column, positive_labels=split_list(positive_label),
          intersections=intersections, min_group_size=min_group_size, limit=limit, n_boot=n_boot,
@@ -132,6 +169,12 @@ def counterfactual(
     max_batch_tokens: BudgetOpt = 4096,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """Counterfactual identity fairness: score gaps when only a person's identity changes.
 
@@ -140,8 +183,11 @@ def counterfactual(
         explainlm audit counterfactual --model /work/models/minilm-sst2 --data eec --swap gender --html eec.html
 
         explainlm audit counterfactual --model smollm2-135m --data reviews.tsv --swap my_pairs.csv --json
+
+        explainlm audit counterfactual --model /work/models/minilm-sst2 --data eec --backend ray --actors 4
     """
-    _run("CounterfactualAuditRequest", as_json, model=model, data=data, swap=swap, label=label,
+    _run("CounterfactualAuditRequest", as_json, _backend(locals()),
+         model=model, data=data, swap=swap, label=label,
          text_column=text_column, attribution_limit=attribution_limit,
          attribution_method=attribution_method, limit=limit, n_boot=n_boot, n_perm=n_perm,
          correction=correction, seed=seed, html=html, resume=resume,
@@ -181,6 +227,12 @@ def lm_bias(
     max_batch_tokens: BudgetOpt = 4096,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """Social bias of a language model by (pseudo-)log-likelihood, or of its generations (BOLD).
 
@@ -191,8 +243,11 @@ def lm_bias(
         explainlm audit lm-bias pairs --pairs my_pairs.csv --json
 
         explainlm audit lm-bias bbq --per-category 100
+
+        explainlm audit lm-bias crows-pairs --model smollm2-135m --backend ray --address auto --actors 8
     """
-    _run("LMBiasAuditRequest", as_json, benchmark=benchmark, model=model, pairs_file=pairs,
+    _run("LMBiasAuditRequest", as_json, _backend(locals()),
+         benchmark=benchmark, model=model, pairs_file=pairs,
          bias_types=split_list(bias_types), categories=split_list(categories),
          per_category=per_category, split=split, domains=split_list(domains), per_group=per_group,
          max_new_tokens=max_new_tokens, classifier=classifier, label=label, limit=limit,
@@ -221,6 +276,12 @@ def bios(
     resume: ResumeOpt = None,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    gpus_per_actor: GpusOpt = None,
+    cpus_per_actor: CpusOpt = 1.0,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """Bias in Bios: TPR gap by gender per occupation, gendered-word attribution, plausibility.
 
@@ -228,7 +289,8 @@ def bios(
 
         explainlm audit bios --model /work/models/minilm-biosbias-cda --baseline /work/models/minilm-biosbias
     """
-    _run("BiosAuditRequest", as_json, model=model, baseline=baseline, split=split,
+    _run("BiosAuditRequest", as_json, _backend(locals()),
+         model=model, baseline=baseline, split=split,
          plausibility=plausibility, min_group_size=min_group_size, limit=limit, n_boot=n_boot,
          correction=correction, seed=seed, html=html, resume=resume, device=device)  # fmt: skip
 

@@ -1,6 +1,7 @@
 """``--backend local|ray`` and its options, shared by the dataset commands (predict, explain,
-benchmark): options → :class:`~explainlm.services.dataset_jobs.BackendOptions` → the service or the
-cluster backend → the command's own rendering (local), or the job's summary (cluster)."""
+generate, benchmark, the audits): options → :class:`~explainlm.services.dataset_jobs.BackendOptions`
+→ the service or the cluster backend → the command's own rendering (local), or the job's summary
+(cluster)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from explainlm.cli.common import console, emit_json
+from explainlm.cli.common import console, emit_json, report_written
 from explainlm.services.base import ServiceContext, ServiceRequest, build_request
 from explainlm.services.dataset_jobs import BackendOptions
 from explainlm.services.dataset_jobs import run as run_job
@@ -96,6 +97,8 @@ def run_command(
     print_job_summary(res)
     if show_merged:
         render(res.load())
+    elif getattr(request, "html", None):  # the HTML report of the merged result
+        report_written(getattr(res.load(), "report", None))
 
 
 def print_job_summary(res: Any) -> None:

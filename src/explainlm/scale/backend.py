@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,23 +58,31 @@ def resumed_job(
     return job.request.model_validate(spec), merged
 
 
-def input_fingerprint(path: str | None) -> list[list[Any]] | None:
+def input_fingerprint(paths: list[str | None]) -> list[list[Any]] | None:
     """Name, size and modification time of the input file(s): a resumed run checks them."""
-    if path is None:
+    files: list[Path] = []
+    for path in filter(None, paths):
+        p = Path(path)
+        files += sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    if not files:
         return None
-    p = Path(path)
-    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
     return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
 
 
-def check_resumable(ctx: ServiceContext, run_id: str, n_rows: int, fingerprint: Any) -> None:
+def check_resumable(
+    ctx: ServiceContext, run_id: str, n_rows: int, fingerprint: Any, meta: dict[str, Any]
+) -> None:
+    """The input (files, rows, and what the workers learnt: an audit's items) is unchanged."""
     assert ctx.store is not None
     params = ctx.store.get_run(run_id).params
+    same_meta = params.get("job_meta", {}) == json.loads(json.dumps(meta, allow_nan=True))
     if params.get("n_rows") != n_rows or params.get("input_fingerprint") != fingerprint:
         raise UserError(
             f"cannot resume {run_id}: its input changed ({params.get('n_rows')} rows then, "
             f"{n_rows} now, or the file was modified)"
         )
+    if not same_meta:
+        raise UserError(f"cannot resume {run_id}: its data or models changed since it started")
 
 
 def run(request: ServiceRequest, ctx: ServiceContext, options: BackendOptions) -> ClusterJobResult:
@@ -107,9 +116,9 @@ def run_job(
         if job.inputs == "examples":  # the workers load the dataset: ask one how long it is
             meta = describe(pool)
             n_rows = int(meta["n_rows"])
-        fingerprint = input_fingerprint(getattr(request, "input", None))
+        fingerprint = input_fingerprint(job.input_paths(request))
         if options.resume:
-            check_resumable(ctx, options.resume, n_rows, fingerprint)
+            check_resumable(ctx, options.resume, n_rows, fingerprint, meta)
         extra = {
             "backend": options.spec(),
             "n_rows": n_rows,
@@ -123,9 +132,12 @@ def run_job(
             result = ClusterJobResult(run.run_id, job.command, request, output, n_rows, {})
             result.meta = meta
             rows = job.shard_rows(request)
-            units = text_shards(ds, rows) if ds is not None else index_shards(n_rows, rows)
+            sizes = meta.get("shard_sizes")
+            units = text_shards(ds, rows) if ds is not None else index_shards(n_rows, rows, sizes)
             try:
                 run_pool(job, ctx, options, pool, units, result)
+                if job.finish is not None and not result.failed_rows:  # e.g. an audit's statistics
+                    result.extra = job.finish(request, ctx.store, run.run_id, result.load())
             finally:
                 run.summary = result.summary()
         return result

@@ -62,7 +62,8 @@ def open_input(request: Any) -> tuple[Any, int]:
     """The request's texts as a materialised Ray dataset of one column ``text``, and its length."""
     import ray.data
 
-    if request.texts and request.input:
+    texts = getattr(request, "texts", None)
+    if texts and request.input:
         raise UserError("--backend ray reads either TEXT arguments or --input, not both")
     if request.input:
         kind = input_format(request.input)
@@ -74,8 +75,8 @@ def open_input(request: Any) -> tuple[Any, int]:
         ds = ds.select_columns([column])
         if column != "text":
             ds = ds.rename_columns({column: "text"})
-    elif request.texts:
-        ds = ray.data.from_items([{"text": t} for t in request.texts])
+    elif texts:
+        ds = ray.data.from_items([{"text": t} for t in texts])
     else:
         raise UserError("no text given: pass TEXT arguments or --input FILE")
     if request.limit is not None:
@@ -102,7 +103,17 @@ def text_shards(ds: Any, shard_rows: int) -> Iterator[tuple[int, int, list[str |
         yield k, k * shard_rows, [normalised(v) for v in batch.column("text").to_pylist()]
 
 
-def index_shards(n_rows: int, shard_rows: int) -> Iterator[tuple[int, int, list[int]]]:
-    """``(k, start, indices)`` of a job whose workers hold the examples (a benchmark)."""
-    for k, start in enumerate(range(0, n_rows, shard_rows)):
-        yield k, start, list(range(start, min(n_rows, start + shard_rows)))
+def index_shards(
+    n_rows: int, shard_rows: int | None, sizes: list[int] | None = None
+) -> Iterator[tuple[int, int, list[int]]]:
+    """``(k, start, indices)`` of a job whose workers hold the examples (a benchmark, an audit):
+    shards of ``shard_rows``, or of the given ``sizes`` (an audit's chunks, stage by stage)."""
+    if sizes is None:
+        assert shard_rows is not None
+        sizes = [min(shard_rows, n_rows - s) for s in range(0, n_rows, shard_rows)]
+    if sum(sizes) != n_rows:
+        raise RuntimeError(f"shards of {sum(sizes)} rows for {n_rows} rows")
+    start = 0
+    for k, size in enumerate(sizes):
+        yield k, start, list(range(start, start + size))
+        start += size

@@ -29,6 +29,8 @@ class ClusterJobResult:
     actors: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # what the workers learnt (benchmark)
+    extra: dict[str, Any] = field(default_factory=dict)  # the job's own summary (an audit's)
+    merged: Any = field(default=None, repr=False)  # load()'s result, once merged
 
     @property
     def failed_rows(self) -> list[dict[str, Any]]:
@@ -39,9 +41,11 @@ class ClusterJobResult:
         return [self.shards[k]["file"] for k in sorted(self.shards)]
 
     def load(self) -> Any:
-        """The merged result, as the local backend returns it."""
-        records = read_records(self.output, self.files)
-        return JOBS[self.command].merge(self.request, self.run_id, records, self.meta)
+        """The merged result, as the local backend returns it (merged once)."""
+        if self.merged is None:
+            records = read_records(self.output, self.files)
+            self.merged = JOBS[self.command].merge(self.request, self.run_id, records, self.meta)
+        return self.merged
 
     def summary(self) -> dict[str, Any]:
         """What the run store keeps as the run's summary (and the ``--json`` ``dataset`` part)."""
@@ -59,6 +63,7 @@ class ClusterJobResult:
                 "failed_rows": failed[:100],
                 "actors": self.actors,
                 "seconds": round(self.seconds, 3),
+                **self.extra,
             }
         )
 

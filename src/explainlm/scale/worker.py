@@ -156,10 +156,6 @@ class ShardWorker:
         }
         if "shard_error" in out:
             report["shard_error"] = out["shard_error"]
-        if self.job.item_kind:
-            drop = ("row", "seq", "key")
-            items = {
-                r["key"]: {k: v for k, v in r.items() if k not in drop} for r in out["records"]
-            }
-            report["items"] = items
+        if self.job.item_kind:  # the records as the local run stores them
+            report["items"] = dict(self.job.store_item(start + r["row"], r) for r in out["records"])
         return report

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from explainlm.registry import Registry
-from explainlm.services import benchmark, demo, explain, generate, internals, predict, runs
+from explainlm.services import audit, benchmark, demo, explain, generate, internals, predict, runs
 from explainlm.services import case as case_service
 from explainlm.services.base import (
     LocalModels,
@@ -67,6 +67,10 @@ for _name, _request, _run in (
     ("runs show", RunShowRequest, runs.show_run),
     ("runs export", RunExportRequest, runs.export_run),
     ("case", case_service.CaseRequest, case_service.run),
+    ("audit-fairness", audit.FairnessAuditRequest, audit.run),
+    ("audit-counterfactual", audit.CounterfactualAuditRequest, audit.run),
+    ("audit-lm-bias", audit.LMBiasAuditRequest, audit.run),
+    ("audit-bios", audit.BiosAuditRequest, audit.run),
 ):
     SERVICES.add(_name, Service(_name, _request, _run, (_request.__doc__ or "").strip()))
 

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
-from explainlm.services.base import ServiceContext, ServiceRequest, build_request
+from explainlm.services.base import ServiceContext, ServiceRequest, absolute_path, build_request
 from explainlm.store import RunContext
 
 ITEM_KIND = "audit"
@@ -39,7 +39,10 @@ __all__ = [
 
 
 class _AuditOptions(ServiceRequest):
-    """Options every audit shares."""
+    """Options every audit shares. The spec names data files by absolute path (a run resumes,
+    and a cluster's workers read them, from any working directory)."""
+
+    path_fields: ClassVar[tuple[str, ...]] = ("html",)
 
     n_boot: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples")
     n_perm: int = Field(1000, ge=0, le=100_000, description="permutations (0: no test)")
@@ -50,6 +53,13 @@ class _AuditOptions(ServiceRequest):
     device: str | None = None
     html: str | None = None
     resume: str | None = None
+
+    def spec(self) -> dict[str, Any]:
+        doc = super().spec()
+        data = doc.get("data")
+        if isinstance(data, str) and data != "eec" and not data.startswith("biosbias"):
+            doc["data"] = absolute_path(data)  # a file (eec, biosbias:SPLIT are built in)
+        return doc
 
     def repeat_spec(self) -> dict[str, Any]:
         """The spec that must match to resume a run (output options left out)."""
@@ -98,6 +108,7 @@ class CounterfactualAuditRequest(_AuditOptions):
 
 class LMBiasAuditRequest(_AuditOptions):
     command: ClassVar[str] = "audit-lm-bias"
+    path_fields: ClassVar[tuple[str, ...]] = ("html", "pairs_file")
     benchmark: Literal["crows-pairs", "pairs", "bbq", "winobias", "bold"]
     model: str = DEFAULT_LM
     pairs_file: str | None = None
@@ -192,21 +203,32 @@ def run(req: AuditRequest, ctx: ServiceContext) -> AuditResult:
     from explainlm.audits import kinds
 
     prepared = kinds.prepare(req)  # reads and checks the data: no model yet
-    model = getattr(req, "model", None)
-    with _run_context(req, ctx, model) as run_ctx:
+    with _run_context(req, ctx, getattr(req, "model", None)) as run_ctx:
         doc = kinds.execute(req, prepared, ctx.models, ctx.progress, _cache(ctx, run_ctx))
-        from explainlm.audits.stats import clean
+        result = audit_result(req, run_ctx.run_id, doc)
+        run_ctx.summary.update(record_report(ctx.store, result))
+        return result
 
-        doc = clean(doc)
-        files = []
-        if req.html:
-            from explainlm.audits.report import audit_html
-            from explainlm.report.html import write_path
 
-            page = audit_html({**doc, "run_id": run_ctx.run_id, "model": model})
-            files.append(str(write_path(Path(req.html), page)))
-        run_ctx.summary.update({"kind": doc["kind"], "conclusions": doc.get("conclusions", []),
-                                "files": files})  # fmt: skip
-        if ctx.store is not None:
-            ctx.store.put_items(run_ctx.run_id, "audit-report", {"report": doc})
-        return AuditResult(run_ctx.run_id, doc["kind"], model, doc, files)
+def audit_result(req: AuditRequest, run_id: str, doc: dict[str, Any]) -> AuditResult:
+    """The audit's result from its document (made JSON-clean), with its HTML report if asked."""
+    from explainlm.audits.stats import clean
+
+    model = getattr(req, "model", None)
+    doc = clean(doc)
+    files = []
+    if req.html:
+        from explainlm.audits.report import audit_html
+        from explainlm.report.html import write_path
+
+        page = audit_html({**doc, "run_id": run_id, "model": model})
+        files.append(str(write_path(Path(req.html), page)))
+    return AuditResult(run_id, doc["kind"], model, doc, files)
+
+
+def record_report(store: Any, result: AuditResult) -> dict[str, Any]:
+    """Store the report with its run (items of kind ``audit-report``); the run's summary."""
+    if store is not None:
+        store.put_items(result.run_id, "audit-report", {"report": result.report})
+    return {"kind": result.kind, "conclusions": result.report.get("conclusions", []),
+            "files": result.files}  # fmt: skip

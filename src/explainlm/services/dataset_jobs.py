@@ -1,7 +1,7 @@
 """Dataset jobs: one job over a whole table of texts, on the local backend or a cluster backend.
 
-A dataset job is a service request (``predict``, ``explain``, ``benchmark``) plus
-:class:`BackendOptions` saying where it runs. ``backend="local"`` is the service's own ``run``;
+A dataset job is a service request (``predict``, ``explain``, ``generate``, ``benchmark``, the
+audits) plus :class:`BackendOptions` saying where it runs. ``backend="local"`` is the service's own ``run``;
 other backends (``ray``: :mod:`explainlm.scale`) come from the ``explainlm.backends`` entry point
 group, so this layer never imports a front-end.
 
@@ -10,9 +10,11 @@ the local run's chunks (rows ``[k * shard_rows, (k + 1) * shard_rows)``, ``shard
 service's chunk size), computed by :attr:`DatasetJob.compute`, which calls the function the local
 service calls on that chunk. The engine packs each shard's passes under the request's token budget,
 as locally, so the merged result is the local result, number for number and in the same order.
+An audit's items come in stages (:mod:`explainlm.audits.plans`) whose chunks its workers report
+(``shard_sizes``); its statistics are computed on the driver from the merged items.
 
->>> JOBS["explain"].shard_rows(None), JOBS["predict"].shard_rows(None), JOBS.names()
-(64, 32, ['explain', 'predict', 'benchmark'])
+>>> JOBS["explain"].shard_rows(None), JOBS["predict"].shard_rows(None), JOBS.names()[:4]
+(64, 32, ['explain', 'predict', 'generate', 'benchmark'])
 >>> BackendOptions(backend="ray", actors=2).spec()["actors"]
 2
 >>> BackendOptions(backend="ray", address="ray://head:10001", gpus_per_actor=0.5).gpus_per_actor
@@ -39,6 +41,7 @@ from explainlm.progress import Progress
 from explainlm.registry import Registry
 from explainlm.services import benchmark as benchmark_service
 from explainlm.services import explain as explain_service
+from explainlm.services import generate as generate_service
 from explainlm.services import predict as predict_service
 from explainlm.services.base import ServiceContext, ServiceRequest
 
@@ -96,14 +99,20 @@ class DatasetJob:
     in the shard — the service's own per-chunk code;
     ``merge(request, run_id, records, meta)``: the service's result from all records in order.
     ``shard_rows(request)``: rows per shard = the local run's chunk. ``describe(request, state)``:
-    facts a worker learns while loading (``n_rows``, …), for ``inputs="examples"``.
+    facts a worker learns while loading (``n_rows``; ``shard_sizes`` when shards are not all
+    ``shard_rows`` long, …), for ``inputs="examples"``.
     ``columns``: payload fields also stored as typed Parquet columns. ``item_kind``: records are
-    also stored as the run store's items of this kind, keyed by ``key`` (as the local run does).
+    also stored as the run store's items of this kind (as the local run does), ``item(row,
+    record)`` giving each one's key and value (default: its ``key``, the rest of the record).
+    ``check(request)``: what the driver checks before any model loads (bad data, options a
+    cluster does not take). ``input_paths(request)``: the input files a resume checks unchanged.
+    ``finish(request, store, run_id, merged)``: records the merged result in the run store when
+    every row succeeded (the statistics of an audit), returning additions to the run's summary.
     """
 
     command: str
     request: type[ServiceRequest]
-    shard_rows: Callable[[Any], int]
+    shard_rows: Callable[[Any], int | None]  # None: the workers' shard_sizes
     load: Callable[[Any, Any], Any]
     compute: Callable[[Any, Any, Sequence[Any]], list[dict[str, Any]]]
     merge: Callable[[Any, str | None, Sequence[dict[str, Any]], dict[str, Any]], Any]
@@ -111,6 +120,16 @@ class DatasetJob:
     inputs: Literal["texts", "examples"] = "texts"
     describe: Callable[[Any, Any], dict[str, Any]] | None = None
     item_kind: str | None = None
+    item: Callable[[int, dict[str, Any]], tuple[str, Any]] | None = None
+    check: Callable[[Any], None] | None = None
+    input_paths: Callable[[Any], list[str]] = lambda request: [getattr(request, "input", None)]
+    finish: Callable[[Any, Any, str, Any], dict[str, Any]] | None = None
+
+    def store_item(self, row: int, record: dict[str, Any]) -> tuple[str, Any]:
+        """The run store's item (key, value) of the record of input row ``row``."""
+        if self.item is not None:
+            return self.item(row, record)
+        return record["key"], {k: v for k, v in record.items() if k not in ("row", "seq", "key")}
 
 
 def _load_task(request: Any, models: Any) -> Any:
@@ -188,6 +207,53 @@ JOBS.add(
 )
 
 
+def _generate_load(request: Any, models: Any) -> Any:
+    return models.task(request.model, "generator", chat=request.chat)
+
+
+def _generate_compute(request: Any, gen: Any, prompts: Sequence[str]) -> list[dict[str, Any]]:
+    part = generate_service.attribute(request, gen, prompts, Progress())
+    per_prompt = len(request.methods)
+    return [
+        {"row": i // per_prompt, "seq": i % per_prompt, **a.to_dict()} for i, a in enumerate(part)
+    ]
+
+
+def _generate_merge(
+    request: Any, run_id: str | None, records: Sequence[dict[str, Any]], meta: dict[str, Any]
+) -> Any:
+    from explainlm.generation import GenerationAttribution, GenerationSet
+
+    atts = GenerationSet([GenerationAttribution.from_dict(r) for r in records], run_id=run_id)
+    prompts = [a.prompt for a in list(atts)[:: len(request.methods)]]
+    return generate_service.merged_result(request, run_id, atts, prompts)
+
+
+def _generate_check(request: Any) -> None:
+    if request.input is None:
+        raise UserError("--backend ray generates over --input FILE (a prompt per row)")
+
+
+JOBS.add(
+    "generate",
+    DatasetJob(
+        "generate",
+        generate_service.GenerateRequest,
+        lambda request: request.chunk_size,
+        _generate_load,
+        _generate_compute,
+        _generate_merge,
+        ("prompt", "continuation", "method", "target", "source_units", "target_units"),
+        item_kind="generation",  # as the local run stores them (runs show, export)
+        item=lambda row, r: (
+            generate_service.item_key(row, r["seq"]),
+            {k: v for k, v in r.items() if k not in ("row", "seq")},
+        ),
+        check=_generate_check,
+    ),
+)
+
+
 @dataclass
 class BenchmarkState:
     """A benchmark worker's model and examples (windowed with its tokenizer, as locally)."""
@@ -257,6 +323,26 @@ JOBS.add(
 )
 
 
+def _add_audits() -> None:
+    from explainlm.services import audit, audit_jobs
+
+    for request in (
+        audit.FairnessAuditRequest,
+        audit.CounterfactualAuditRequest,
+        audit.LMBiasAuditRequest,
+        audit.BiosAuditRequest,
+    ):
+        job = DatasetJob(request.command, request, lambda _request: None, audit_jobs.load,
+                         audit_jobs.compute, audit_jobs.merge, ("key",), inputs="examples",
+                         describe=audit_jobs.describe, item_kind=audit_jobs.ITEM_KIND,
+                         item=audit_jobs.store_item, check=audit_jobs.check,
+                         input_paths=audit_jobs.input_paths, finish=audit_jobs.finish)  # fmt: skip
+        JOBS.add(request.command, job)
+
+
+_add_audits()
+
+
 def check_cluster_request(request: ServiceRequest) -> DatasetJob:
     """The job kind of ``request``, refusing what a cluster backend does not do (no model needed)."""
     job = JOBS[request.command]
@@ -267,6 +353,8 @@ def check_cluster_request(request: ServiceRequest) -> DatasetJob:
         )
     if getattr(request, "resume", None):
         raise UserError("with --backend ray, --resume RUN_ID resumes the Ray job")
+    if job.check is not None:
+        job.check(request)
     return job
 
 

@@ -1,15 +1,19 @@
 """Generate: a continuation and the attribution of every token (``explainlm generate``,
-``POST /api/generate``).
+``POST /api/generate``), for one prompt or a file of prompts (one per row).
 
-All methods run in one :func:`explainlm.generation.explain_generation` call, so the prompt is
-generated (or teacher-forced) once however many methods explain it.
+All methods run in one :func:`explainlm.generation.explain_generation` call per chunk of prompts
+(:func:`attribute`: the unit a chunk or a Ray shard runs), so each prompt is generated (or
+teacher-forced) once however many methods explain it. Each chunk is stored as it finishes.
 
 >>> GenerateRequest(prompt="The capital of France is", methods="occlusion").max_new_tokens
 10
+>>> GenerateRequest(input="prompts.txt").chunk_size
+16
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -19,23 +23,31 @@ from explainlm.errors import UserError
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
 from explainlm.services.common import (
     CsvList,
+    Limit,
     MethodParams,
     ModelOptions,
     PrecisionOptions,
     check_methods,
     check_output_file,
+    gather_texts,
 )
 
 DEFAULT_METHODS = ["auto"]
+CHUNK = 16  # prompts per explain_generation() call and stored chunk
 
 
 class GenerateRequest(ModelOptions, PrecisionOptions, ServiceRequest):
     """Every option of ``explainlm generate``."""
 
     command: ClassVar[str] = "generate"
-    path_fields: ClassVar[tuple[str, ...]] = ("html",)
+    path_fields: ClassVar[tuple[str, ...]] = ("input", "html")
 
-    prompt: str = Field(description="The prompt.")
+    prompt: str | None = Field(None, description="The prompt (or use input).")
+    input: str | None = Field(None, description="TSV/CSV/JSONL/TXT/Parquet file: a prompt per row.")
+    text_column: str = Field("text", description="Prompt column of the input file.")
+    limit: Limit = Field(None, description="Only the first N prompts of the input file.")
+    encoding: str | None = Field(None, description="Text encoding of the input file (UTF-8).")
+    chunk_size: int = Field(CHUNK, ge=1, description="Prompts per generation call (and shard).")
     methods: CsvList = Field(default_factory=lambda: list(DEFAULT_METHODS))
     max_new_tokens: int = Field(10, ge=1, le=4096, description="Tokens to generate.")
     target_text: str | None = Field(
@@ -59,36 +71,55 @@ class GenerateRequest(ModelOptions, PrecisionOptions, ServiceRequest):
 
     @field_validator("prompt")
     @classmethod
-    def _not_empty(cls, v: str) -> str:
-        if not v.strip():
+    def _not_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
             raise UserError("the prompt is empty")
         return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        from explainlm.datasets.tables import text_encoding
+
+        return None if v is None else text_encoding(v)
 
     @model_validator(mode="after")
     def _check(self) -> GenerateRequest:
         from explainlm.services.explain import check_forbidden
 
+        if (self.prompt is None) == (self.input is None):
+            raise UserError("give a PROMPT or --input FILE of prompts (one per row), not both")
+        if self.input is None and self.limit is not None:
+            raise UserError("--limit applies to --input FILE")
         check_methods(self.methods, self.params)
         check_forbidden(self.methods, self.forbid)
         check_output_file(self.html, "--html")
         return self
+
+    def read_prompts(self) -> list[str]:
+        """The prompt, or the input file's prompts (cut to ``limit``); none empty."""
+        if self.prompt is not None:
+            return [self.prompt]
+        return gather_texts(None, self.input, self.text_column, self.limit, self.encoding)
 
 
 @dataclass
 class GenerateResult:
     run_id: str | None
     model: str
-    prompt: str
-    attributions: Any  # a GenerationSet: one per method
+    prompt: str | None  # None for a file of prompts (``prompts``)
+    attributions: Any  # a GenerationSet, prompt-major: prompt 0 by every method, prompt 1, …
     with_summaries: bool = False
     report: str | None = None
+    prompts: list[str] | None = None  # the file's prompts, in order
 
     @property
     def continuation(self) -> str:
         return self.attributions[0].continuation if len(self.attributions) else ""
 
     def to_json_doc(self) -> dict[str, Any]:
-        """``{"run_id", "model", "prompt", "attributions": [...]}``."""
+        """``{"run_id", "model", "prompt", "attributions": [...]}`` (a file of prompts: ``prompt``
+        is ``None`` and ``prompts`` lists them; each attribution names its own prompt)."""
         docs = [a.to_json_doc() for a in self.attributions]
         if self.with_summaries:
             from explainlm.report.matrix import summary
@@ -96,27 +127,27 @@ class GenerateResult:
             for d, a in zip(docs, self.attributions, strict=True):
                 d["summary"] = summary(a)
                 d["continuation"] = a.continuation
-        return json_safe(
-            {
-                "run_id": self.run_id,
-                "model": self.model,
-                "prompt": self.prompt,
-                "attributions": docs,
-            }
-        )
+        doc = {"run_id": self.run_id, "model": self.model, "prompt": self.prompt}
+        if self.prompts is not None:
+            doc["prompts"] = self.prompts
+        return json_safe({**doc, "attributions": docs})
 
 
-def attribute(request: GenerateRequest, generator: Any, progress: Any = None) -> Any:
-    """Generate (or teacher-force) and attribute with every method in one call."""
+def attribute(
+    request: GenerateRequest, generator: Any, prompts: Sequence[str], progress: Any = None
+) -> Any:
+    """Generate (or teacher-force) and attribute ``prompts`` with every method in one call (the
+    unit a chunk, or a shard of a Ray job, runs): a GenerationSet, prompt-major."""
     from explainlm.generation import explain_generation
     from explainlm.services.explain import auto_params
 
+    targets = [request.target_text] * len(prompts) if request.target_text else None
     return explain_generation(
-        [request.prompt],
+        list(prompts),
         generator,
         request.methods,
         max_new_tokens=request.max_new_tokens,
-        target_texts=[request.target_text] if request.target_text else None,
+        target_texts=targets,
         target=request.target,
         foil=request.contrast,
         granularity=request.granularity,
@@ -130,33 +161,59 @@ def attribute(request: GenerateRequest, generator: Any, progress: Any = None) ->
     )
 
 
+def item_key(row: int, seq: int) -> str:
+    """The run store's key of the attribution of prompt ``row`` by method ``seq``."""
+    return f"{row:06d}-{seq:03d}"
+
+
 def run(request: GenerateRequest, ctx: ServiceContext) -> GenerateResult:
-    """Generate, attribute, store the attributions (items of kind ``generation``), report."""
+    """Generate and attribute chunk by chunk, storing each chunk's attributions (items of kind
+    ``generation``); the HTML report of them all."""
+    from explainlm.generation import GenerationSet
     from explainlm.models import Generator
 
+    prompts = request.read_prompts()  # a bad file is an error before the model loads
     gen = ctx.task(request.model, "generator", chat=request.chat)
     if not isinstance(gen, Generator):  # pragma: no cover - make_task guarantees it
         raise UserError(f"{request.model} cannot generate")
+    n_methods = len(request.methods)
     with (
-        ctx.recorded_run(request, model=request.model) as run,
+        ctx.recorded_run(request, model=request.model, extra={"n_prompts": len(prompts)}) as run,
         ctx.model_lock(request.model),
-        ctx.progress.stage_of("attributing", 1) as progress,
+        ctx.progress.stage_of("attributing", len(prompts)) as progress,
     ):
-        inner = progress.child(1)
-        res = attribute(request, gen, inner)
-        inner.close()
-        progress.advance(1)
-        res.run_id = run.run_id
-        result = GenerateResult(run.run_id, request.model, request.prompt, res, request.summary)
-        if ctx.store is not None:
-            items = {f"{k:04d}": a.to_dict() for k, a in enumerate(res)}
-            ctx.store.put_items(run.run_id, "generation", items)
-        run.summary = {"continuation": result.continuation, "methods": request.methods}
-        if request.html:
-            from explainlm.report.html import write_path
-            from explainlm.report.matrix import generation_report
-
-            meta = {"model": request.model, "run": run.run_id}
-            result.report = str(write_path(request.html, generation_report(res, meta)))
+        done: list[Any] = []
+        for start in range(0, len(prompts), request.chunk_size):
+            chunk = prompts[start : start + request.chunk_size]
+            inner = progress.child(len(chunk))
+            part = attribute(request, gen, chunk, inner)
+            inner.close()
+            if ctx.store is not None:
+                items = {item_key(start + i // n_methods, i % n_methods): a.to_dict()
+                         for i, a in enumerate(part)}  # fmt: skip
+                ctx.store.put_items(run.run_id, "generation", items)
+            done += list(part)
+            progress.advance(len(chunk))
+        attributions = GenerationSet(done, run_id=run.run_id)
+        result = merged_result(request, run.run_id, attributions, prompts)
+        run.summary = {"continuation": result.continuation, "methods": request.methods,
+                       "n_prompts": len(prompts)}  # fmt: skip
+        if result.report:
             run.summary["report"] = result.report
+    return result
+
+
+def merged_result(
+    request: GenerateRequest, run_id: str | None, attributions: Any, prompts: Sequence[str]
+) -> GenerateResult:
+    """The result of every prompt's attributions (in order), with its HTML report if asked."""
+    listed = None if request.prompt is not None else list(prompts)
+    result = GenerateResult(run_id, request.model, request.prompt, attributions,
+                            request.summary, None, listed)  # fmt: skip
+    if request.html:
+        from explainlm.report.html import write_path
+        from explainlm.report.matrix import generation_report
+
+        meta = {"model": request.model, "run": run_id or ""}
+        result.report = str(write_path(request.html, generation_report(attributions, meta)))
     return result
