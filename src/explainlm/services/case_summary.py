@@ -110,12 +110,40 @@ def fails(doc: dict[str, Any]) -> str:
     return text
 
 
+def flagged_harmless(fairness: dict[str, Any]) -> str:
+    """'Harmless posts flagged as toxic' per group (false-positive rates with CIs), highest
+    first; groups too small for an interval are named as such."""
+    dims = fairness.get("dimensions") or []
+    rows, small = [], []
+    for g in dims[0]["groups"] if dims else []:
+        fpr = g["metrics"].get("false_positive_rate") or {}
+        if fpr.get("value") is None:
+            continue
+        if fpr.get("ci"):
+            rows.append((fpr["value"], g["group"], fpr["ci"], fpr["n"]))
+        else:
+            small.append(g["group"])
+    if not rows:
+        return ""
+    parts = [f"{name} {pct(v)}{ci(*band)} of {n}" for v, name, band, n in sorted(rows)[::-1]]
+    text = "Harmless posts wrongly flagged as toxic, by the group a post mentions: "
+    text += "; ".join(parts) + "."
+    if small:
+        text += f" Too few harmless posts for an interval: {', '.join(small)}."
+    return text
+
+
 def _moderation_groups(doc: dict[str, Any]) -> str:
-    concl = doc["fairness"]["document"].get("conclusions") or []
+    audit = doc["fairness"]["document"]
+    concl = audit.get("conclusions") or []
     missing = doc["fairness"].get("not_run")
-    text = "Posts grouped by the identity group they mention: " + (
-        " ".join(concl[:3]) if concl else f"not measured — {missing}" if missing
-        else "the fairness audit drew no conclusion.")  # fmt: skip
+    if not concl and missing:
+        return f"Posts grouped by the identity group they mention: not measured — {missing}"
+    odds = [c for c in concl if "equalized odds" in c]
+    text = (
+        " ".join(filter(None, [flagged_harmless(audit), *(odds or concl[:1])]))
+        or "The fairness audit drew no conclusion."
+    )
     m = doc.get("identity_mass") or {}
     if m.get("mass"):
         text += (f" On {m['n']} posts that mention a group, the group words carry "
