@@ -185,3 +185,21 @@ def test_bad_domain_is_one_line_before_any_model(
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert "domain" in err and "Traceback" not in err
     assert not (tmp_path / "m").exists()
+
+
+def test_flagged_harmless_lists_false_positive_rates_highest_first() -> None:
+    from explainlm.services.case_summary import flagged_harmless
+
+    def group(name: str, fpr: float, n: int, band: list[float] | None) -> dict:
+        return {
+            "group": name,
+            "metrics": {"false_positive_rate": {"value": fpr, "n": n, "ci": band}},
+        }
+
+    doc = {"dimensions": [{"groups": [group("none", 0.38, 86, [0.29, 0.48]),
+                                      group("religion", 0.65, 20, [0.45, 0.85]),
+                                      group("origin", 0.5, 4, None)]}]}  # fmt: skip
+    text = flagged_harmless(doc)
+    assert text.index("religion 65% (95% CI 45%–85%) of 20") < text.index("none 38%")
+    assert text.endswith("Too few harmless posts for an interval: origin.")
+    assert flagged_harmless({"dimensions": []}) == ""
