@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, model_validator
 
+from explainlm.errors import UserError
 from explainlm.services.audit import (
     BiosAuditRequest,
     CounterfactualAuditRequest,
@@ -175,6 +176,17 @@ class LMBiasAuditBody(AuditFields, LMBiasAuditRequest):
 
     path_fields: ClassVar[tuple[str, ...]] = ("html", "pairs_file")
     classifier: str | None = Field(None, description="BOLD's sentiment classifier (a model name).")
+
+    def model_post_init(self, ctx: Any) -> None:
+        """The pairs file is uploaded (the route sets ``pairs_file`` to the kept copy)."""
+        if (self.benchmark == "pairs") != (self.upload is not None or self.pairs_file is not None):
+            raise UserError(
+                "the pairs benchmark reads your minimal pairs: upload a CSV/TSV/JSONL file with "
+                "sent_more, sent_less (and only that benchmark takes a file)"
+            )
+        if self.pairs_file is None and self.upload is not None:
+            return  # the file is checked when the job reads it
+        super().model_post_init(ctx)
 
 
 class BiosAuditBody(AuditFields, BiosAuditRequest):

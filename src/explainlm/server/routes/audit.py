@@ -149,9 +149,9 @@ def _data(body: Any, kind: str) -> tuple[Any, dict[str, str]]:
         return body, {}
     if kind == "counterfactual" and body.swap not in ("gender", "race"):
         raise ApiError(400, "swap: this server offers the gender and race swap lists")
+    if kind == "lm-bias" and body.upload is None:
+        return body, {}  # a built-in benchmark (the body checked that pairs has its file)
     if body.upload is None:
-        if kind == "lm-bias" and body.benchmark == "pairs":
-            raise ApiError(400, "the pairs benchmark needs your pairs file: upload it")
         value = getattr(body, field)
         if value is None:
             raise ApiError(400, f"{field}: choose {' or '.join(builtin)}, or upload a table")
@@ -160,8 +160,6 @@ def _data(body: Any, kind: str) -> tuple[Any, dict[str, str]]:
                 403, f"{field}: this server does not read files; upload the table instead"
             )
         return body, {}
-    if kind == "lm-bias" and body.benchmark != "pairs":
-        raise ApiError(400, "an uploaded file goes with the pairs benchmark only")
     path = save_upload(body.upload.name, body.upload.content)
     return body.model_copy(update={field: path, "upload": None}), {path: body.upload.name}
 
