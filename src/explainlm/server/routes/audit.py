@@ -38,6 +38,18 @@ BUILTIN_DATA = {
     "counterfactual": ("data", ["eec"]),
     "lm-bias": ("pairs_file", []),
 }
+SUMMARIES = {
+    "fairness": "Do a classifier's decisions (or predictions you give in a column) differ between "
+    "groups? Rates by group, disparate impact (four-fifths rule), equal-opportunity and "
+    "equalized-odds differences, with bootstrap CIs and permutation tests.",
+    "counterfactual": "Swap identity terms (he → she, names) in otherwise identical texts and "
+    "compare the model's probability: the mean gap and the flip rate with CIs, by template and "
+    "emotion, and the attribution the identity words get.",
+    "lm-bias": "Does a language model prefer stereotypes? CrowS-Pairs, BBQ, WinoBias, BOLD or your "
+    "own minimal pairs, with CIs and multiple-testing-corrected p-values.",
+    "bios": "Bias in Bios: an occupation classifier's true-positive-rate gaps between women and "
+    "men, per occupation, and the plausibility of its attributions.",
+}
 HIDDEN = ("html", "resume", "device", "max_batch_tokens", "upload", "async", "text", "pairs_file")
 STATISTICS = {"n_boot", "n_perm", "correction", "level", "seed"}
 HELP = {
@@ -67,6 +79,17 @@ HELP = {
     "baseline": "a second classifier to compare with",
     "plausibility": "compare attributions with human rationales by gender",
     "limit": "only the first N items (at most the server's limit)",
+}
+PAIRS_UPLOAD = {
+    "name": "upload",
+    "type": "data",
+    "choices": [],
+    "required": True,
+    "optional": False,
+    "default": None,
+    "group": "audit",
+    "description": "your minimal pairs: a CSV, TSV or JSONL file with sent_more, sent_less",
+    "when": {"field": "benchmark", "values": ["pairs"]},
 }
 # lm-bias options that apply to some benchmarks only (the form hides the others)
 WHEN = {
@@ -98,7 +121,9 @@ def kinds(state: ServerState = Depends(server_state)) -> dict[str, Any]:
             if f["name"] == "data":
                 f["type"] = "data"
                 f["choices"] = BUILTIN_DATA[kind][1]
-        out[kind] = {"fields": fields, "summary": (body.__doc__ or "").strip().splitlines()[0]}
+        if kind == "lm-bias":  # the pairs benchmark reads an uploaded file
+            fields.insert(1, dict(PAIRS_UPLOAD))
+        out[kind] = {"fields": fields, "summary": SUMMARIES[kind]}
     return {"kinds": out, "max_items": state.limits.max_audit_items}
 
 
