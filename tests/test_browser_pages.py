@@ -148,6 +148,13 @@ def test_whatif_anchor_and_a_cancelled_search(page: Any, served: Any) -> None:
     finally:
         lock.release()
     assert page.is_enabled("#whatif-find-cf")
+    xss = "<img src=x onerror=alert(1)> is a <script>alert(1)</script> wonderful film"
+    page.fill("#whatif-text", xss)  # user text stays text
+    page.click("#whatif-run")
+    sync_api.expect(page.locator("#whatif-words")).to_contain_text("script>alert(1)</script")
+    page.wait_for_selector("#whatif-explanation .check .verdict", timeout=60_000)
+    assert page.query_selector("#page-whatif img, #page-whatif script") is None
+    assert page.dialogs == []  # type: ignore[attr-defined]
     page.fill("#whatif-text", "great")  # one word: predicted and explained, but not searched
     page.click("#whatif-run")
     sync_api.expect(page.locator("#whatif-words span.word")).to_have_text(["great"])

@@ -146,6 +146,7 @@ export const whatifPage = {
       s.exp = doc.explanations[0];
       const e = s.exp;
       const name = e.auto ? `auto → ${e.auto.chosen}` : e.method;
+      explanation.className = `card ${e.verdict ? e.verdict.status : ""}`; // "fails": faint words
       clear(explanation).append(
         el("h3", {}, `Why: ${name}`),
         verdictLine(e),
