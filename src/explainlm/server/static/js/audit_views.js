@@ -1,8 +1,9 @@
 // An audit's report in the page: the plain-language conclusions first, then its key numbers, each
 // with its confidence interval (as text and as a bar with a whisker), as the HTML report has them.
-import { ciBar, ciText, el, table } from "./dom.js";
+import { ciBar, ciText, el, fmt, table } from "./dom.js";
 
 const p = (v) => (v === null || v === undefined ? "–" : v < 0.001 ? v.toExponential(1) : v.toFixed(3));
+const num = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
 const share = (value, ci, lo = 0, hi = 1) => el("span", { class: "ci" }, ciBar(value, ci, lo, hi), " ", ciText(value, ci));
 
 function conclusions(lines) {
@@ -38,7 +39,7 @@ function fairness(doc) {
 function gapTable(rows, key) {
   const all = rows.flatMap((r) => r.ci || []).filter((v) => v !== null);
   const m = Math.max(0.01, ...all.map(Math.abs), ...rows.map((r) => Math.abs(r.mean_gap || 0)));
-  return table([key.replaceAll("_", " "), "n", "mean gap [CI]", "largest |gap|"], rows.map((r) => [r[key], String(r.n), share(r.mean_gap, r.ci, -m, m), p(r.max_abs_gap)]));
+  return table([key.replaceAll("_", " "), "n", "mean gap [CI]", "largest |gap|"], rows.map((r) => [r[key], String(r.n), share(r.mean_gap, r.ci, -m, m), num(r.max_abs_gap)]));
 }
 
 function counterfactual(doc) {
@@ -56,7 +57,7 @@ function counterfactual(doc) {
     if (rows && rows.length) out.push(el("h3", {}, `by ${key.replace("_", " ")}`), gapTable(rows, key));
   }
   if ((doc.worst_pairs || []).length) {
-    out.push(el("h3", {}, "largest gaps"), table(["a", "b", "gap"], doc.worst_pairs.map((w) => [w.a, w.b, p(w.gap)]), { class: "runs worst" }));
+    out.push(el("h3", {}, "largest gaps"), table(["a", "b", "gap"], doc.worst_pairs.map((w) => [w.a, w.b, fmt(w.gap)]), { class: "runs worst" }));
   }
   const att = doc.attribution;
   if (att && att.by_side) {

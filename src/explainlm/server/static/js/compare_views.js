@@ -24,10 +24,11 @@ function variants(doc) {
     const speed = (v.speed || {}).batch_ratio || {};
     const info = v.info || {};
     const size = info.packed_bytes ? `${num(info.packed_bytes / 1e6, 1)} / ${num(info.reference_bytes / 1e6, 1)}` : "–";
-    return [v.spec, ci(pr.accuracy, "value"), ci(pr.agreement, "value"), p(pr.mcnemar_p), ci(pr.prob_shift, "value"), `${num(speed.median, 2)} [${num(speed.min, 2)}, ${num(speed.max, 2)}]`, size];
+    return [v.spec, ci(pr.accuracy, "value"), ci(pr.agreement, "value"), p(pr.mcnemar_p), pr.prob_shift ? ciText(pr.prob_shift.value, [pr.prob_shift.ci_low, pr.prob_shift.ci_high]) : "–", `${num(speed.median, 2)} [${num(speed.min, 2)}, ${num(speed.max, 2)}]`, size];
   });
-  const head = ["variant", "accuracy [CI]", "agreement with reference [CI]", "McNemar p", "|Δ p(label)| [CI]", "time ratio (median [min, max])", "size MB (variant / reference)"];
-  return [el("h3", {}, "Predictions, speed and size"), table(head, rows, { class: "runs variants" })];
+  const head = ["variant", "accuracy [CI]", "agreement [CI]", "McNemar p", "|Δ p(label)| [CI]", "time ratio", "size MB"];
+  const note = "agreement: share of texts where the variant predicts the reference's label; time ratio: variant ÷ reference batch time, median [min, max] over interleaved rounds; size: packed variant / reference";
+  return [el("h3", {}, "Predictions, speed and size"), el("div", { class: "muted" }, note), table(head, rows, { class: "runs variants" })];
 }
 
 function drift(doc) {
@@ -39,7 +40,8 @@ function drift(doc) {
         rows.push([v.spec, method, el("span", { class: "muted" }, (v.skipped || {})[method] || "not run"), "", "", "", ""]);
         continue;
       }
-      rows.push([v.spec, method, ci(d.spearman, "mean", -1, 1), ci(d.kendall, "mean", -1, 1), ci(d.top_k), ci(d.sign), ci(d.l1, "mean", 0, 2)]);
+      const text = (x) => (x ? ciText(x.mean, [x.ci_low, x.ci_high]) : "–");
+      rows.push([v.spec, method, ci(d.spearman, "mean", -1, 1), text(d.kendall), text(d.top_k), text(d.sign), text(d.l1)]);
     }
   }
   const head = ["variant", "method", "Spearman ρ", "Kendall τ", `top-${doc.top_k ?? "k"} agreement`, "sign agreement", "relative L1 change"];
