@@ -36,7 +36,17 @@ export function wordsView(words, exp, edits, onPick) {
     if (scores) span.style.background = heatColor(scores[w.index], scale, strength);
     const score = scores ? `: ${fmt(scores[w.index], 4)}` : "";
     hoverValue(span, edited ? `${w.word} → ${edits.get(w.index) || "(removed)"}` : `${w.word}${score}${w.editable ? " · click to edit" : ""}`);
-    if (w.editable) span.addEventListener("click", () => onPick(w, span));
+    if (w.editable) {
+      span.tabIndex = 0; // keyboard: Tab to a word, Enter to edit it
+      span.setAttribute("role", "button");
+      span.addEventListener("click", () => onPick(w, span));
+      span.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") {
+          ev.preventDefault();
+          onPick(w, span);
+        }
+      });
+    }
     box.append(span, " ");
   }
   return box;
