@@ -55,9 +55,10 @@ def language_model(models: Any, name: str) -> Any:
     from explainlm.audits.lm_scoring import load_language_model
     from explainlm.models.sources import resolve_source
 
-    if resolve_source(name).kind == "causal_lm":
+    source = getattr(models, "source", lambda n: n)(name)  # a server's configured name → path
+    if resolve_source(source).kind == "causal_lm":
         return models.task(name, "generator").wrapper
-    return load_language_model(name)
+    return load_language_model(source)
 
 
 def bold_plan(req: Any, prep: Any) -> AuditPlan:

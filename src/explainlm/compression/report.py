@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from explainlm.report.html import esc, write_report
+from explainlm.report.html import esc, page, write_path
 
 AXES = {
     "quantization": "bits per weight",
@@ -190,6 +190,11 @@ def _ranking(doc: Mapping[str, Any]) -> str:
 
 def compare_report(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write the HTML report of a compare result document; returns its path."""
+    return write_path(path, compare_html(doc))
+
+
+def compare_html(doc: Mapping[str, Any]) -> str:
+    """The self-contained HTML report of a compare result document."""
     sections: list[str] = [_ranking(doc), _variant_table(doc), _drift_table(doc)]
     for metric in ("spearman", "top_k"):
         uri = drift_plot(doc, metric)
@@ -208,7 +213,7 @@ def compare_report(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> Path
         "reference accuracy": _plain(ref.get("accuracy")),
         "environment": ", ".join(f"{k}={v}" for k, v in doc.get("environment", {}).items()),
     }
-    return write_report(path, f"Compression study: {doc.get('reference_model')}", sections, meta)
+    return page(f"Compression study: {doc.get('reference_model')}", sections, meta)
 
 
 def _plain(d: Mapping[str, Any] | None) -> str:

@@ -23,6 +23,10 @@ class Limits:
     max_method_param: int = 2000
     max_batch_tokens: int = 16384
     max_benchmark_examples: int = 200
+    max_search_budget: int = 5000  # what-if query and sample budgets
+    max_audit_items: int = 2000  # texts, pairs or items one web audit may read
+    max_resamples: int = 10_000  # bootstrap resamples and permutations of an audit
+    max_compare_variants: int = 4
     async_threshold: int = 16  # texts × methods above this run as a background job
 
 

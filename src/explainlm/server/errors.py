@@ -61,15 +61,18 @@ def error_response(
 
 
 def validation_response(exc: RequestValidationError) -> JSONResponse:
-    """A bad value a request model's validator named (a UserError) is 400; malformed JSON, wrong
-    types and unknown fields are 422."""
+    """A bad value a request model's validator named (a UserError, or a ValueError's sentence) is
+    400; malformed JSON, wrong types, values out of range and unknown fields are 422."""
     parts = []
     for err in exc.errors()[:5]:
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, UserError):
             return error_response(400, str(cause))
         where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "value_error":
+            return error_response(400, message if where == "body" else f"{where}: {message}")
+        parts.append(f"{where}: {message}")
     return error_response(422, "invalid request: " + "; ".join(parts))
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from explainlm.errors import UserError
 from explainlm.server.config import ModelSpec
 from explainlm.server.errors import ApiError
 from explainlm.services.base import LocalModels
@@ -56,13 +58,33 @@ class ModelRegistry(LocalModels):
         """Hold while running a model: one request at a time per model."""
         return self._model_locks[self.check(name)]
 
+    def kind_of(self, name: str) -> str | None:
+        """``causal_lm``, ``sequence_classifier`` or ``encoder``, read without loading the weights
+        (its config); None when it cannot be told."""
+        from explainlm.models.sources import BUILTINS, resolve_source
+
+        w = self._wrappers.get(name)
+        if w is not None:
+            return getattr(w, "kind", None)
+        source = self.specs[self.check(name)].source
+        if source in BUILTINS:
+            return BUILTINS[source].kind
+        try:
+            return resolve_source(source).kind if Path(source).is_dir() else None
+        except UserError:
+            return None
+
+    def causal_lms(self) -> list[str]:
+        """The configured causal language models (what-if infill, anchors, LM audits)."""
+        return [n for n in self.names if self.kind_of(n) == "causal_lm"]
+
     def describe(self) -> list[dict[str, Any]]:
-        """``GET /api/models``: name, whether it is loaded, and its kind once known."""
+        """``GET /api/models``: name, whether it is loaded, and its kind (from its config)."""
         out = []
         for name in self.specs:
-            w = self._wrappers.get(name)
-            kind = getattr(w, "kind", None)
-            out.append({"name": name, "loaded": w is not None, "kind": kind, "tasks": _tasks(kind)})
+            kind = self.kind_of(name)
+            loaded = name in self._wrappers
+            out.append({"name": name, "loaded": loaded, "kind": kind, "tasks": _tasks(kind)})
         return out
 
 

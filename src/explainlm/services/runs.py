@@ -212,7 +212,26 @@ def results_doc(store: Any, rec: Any) -> dict[str, Any]:
         from explainlm.services.benchmark import stored_result
 
         return {"benchmark": stored_result(store, rec).to_json_doc()}
+    report = _study_report(store, rec)
+    if report is not None:
+        return {"audit" if rec.command.startswith("audit-") else "compare": report}
     return {"tables": store.result_tables(rec.run_id)}
+
+
+def _study_report(store: Any, rec: Any) -> dict[str, Any] | None:
+    """An audit's stored report, or a compare run's (finished, or its finished variants so far);
+    None when there is none yet."""
+    if rec.command.startswith("audit-"):
+        report = store.get_items(rec.run_id, "audit-report").get("report")
+        return None if report is None else {"run_id": rec.run_id, "model": rec.model, **report}
+    if rec.command == "compare":
+        from explainlm.services.compare import summarize_stored
+
+        try:
+            return summarize_stored(store, rec.run_id).to_json_doc()
+        except UserError:  # the reference pass is not stored yet
+            return None
+    return None
 
 
 def generations(store: Any, run_id: str) -> list[Any]:
@@ -246,8 +265,8 @@ def export_run(request: RunExportRequest, ctx: ServiceContext) -> RunExport:
 
 
 def html_report(store: Any, rec: Any) -> str:
-    """A self-contained HTML report of an explain, generate, predict or benchmark run (all user
-    text escaped by :mod:`explainlm.report`)."""
+    """A self-contained HTML report of an explain, generate, predict, benchmark, audit or compare
+    run (all user text escaped by :mod:`explainlm.report`)."""
     from explainlm.report.html import page
 
     meta = {"model": rec.model, "run": rec.run_id}
@@ -274,6 +293,15 @@ def html_report(store: Any, rec: Any) -> str:
         from explainlm.services.benchmark import stored_result
 
         return benchmark_html(stored_result(store, rec))
+    report = _study_report(store, rec)
+    if report is not None and rec.command == "compare":
+        from explainlm.compression.report import compare_html
+
+        return compare_html(report)
+    if report is not None:
+        from explainlm.audits.report import audit_html
+
+        return audit_html(report)
     raise UserError(f"no HTML report for {rec.command} runs; export it as json")
 
 

@@ -188,3 +188,49 @@ export function matrix(a) {
   table.append(body);
   return el("div", { class: "matrix-wrap" }, table);
 }
+
+/** A one-line error shown inline (under a form); show(message, field) also marks the field named. */
+export function inlineError(id) {
+  const box = el("div", { id, class: "form-error", role: "alert", hidden: true });
+  let marked = null;
+  const show = (message, field = null) => {
+    box.textContent = message || "";
+    box.hidden = !message;
+    if (marked) marked.classList.remove("invalid");
+    marked = field;
+    if (field) field.classList.add("invalid");
+  };
+  return { box, show };
+}
+
+/** "0.512 [0.430, 0.601]": a value and its confidence interval ("–" where there is none). */
+export function ciText(value, ci, digits = 3) {
+  const num = (v) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits));
+  if (!ci || ci.length < 2 || ci[0] === null || ci[0] === undefined) return num(value);
+  return `${num(value)} [${num(ci[0])}, ${num(ci[1])}]`;
+}
+
+/** A small bar for a value in [lo, hi] with its confidence interval as a whisker. */
+export function ciBar(value, ci, lo = 0, hi = 1) {
+  const x = (v) => `${(100 * Math.min(Math.max((v - lo) / (hi - lo || 1), 0), 1)).toFixed(1)}%`;
+  const bar = el("span", { class: "cibar", title: ciText(value, ci) });
+  if (value !== null && value !== undefined) {
+    const zero = lo < 0 && hi > 0 ? 0 : lo;
+    const [a, b] = [Math.min(zero, value), Math.max(zero, value)];
+    bar.append(el("span", { class: "fill", style: `left:${x(a)};width:calc(${x(b)} - ${x(a)})` }));
+  }
+  if (ci && ci[0] !== null && ci[0] !== undefined && ci[1] !== null) {
+    bar.append(el("span", { class: "whisker", style: `left:${x(ci[0])};width:calc(${x(ci[1])} - ${x(ci[0])})` }));
+  }
+  return bar;
+}
+
+/** A table from rows of cells (strings or nodes); the first row is the header. */
+export function table(head, rows, attrs = {}) {
+  return el(
+    "table",
+    { class: "runs", ...attrs },
+    el("tr", {}, head.map((h) => el("th", {}, h))),
+    rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c)))),
+  );
+}

@@ -1,5 +1,7 @@
 // The History page: runs from the store, searchable; open one; compare two explanations of a text.
 import { api } from "./api.js";
+import { auditView } from "./audit_views.js";
+import { compareReportView } from "./compare_views.js";
 import { clear, el, heatmap } from "./dom.js";
 import { benchmarkView, exportButtons, explanationsView, generationView } from "./views.js";
 
@@ -20,6 +22,8 @@ function runView(doc, notice) {
   if (doc.explanations) box.append(explanationsView(doc));
   else if (doc.attributions) box.append(generationView(doc));
   else if (doc.benchmark) box.append(benchmarkView(doc));
+  else if (doc.audit) box.append(auditView(doc.audit));
+  else if (doc.compare) box.append(compareReportView(doc.compare));
   else if (doc.predictions) {
     box.append(el("table", { class: "runs" }, el("tr", {}, el("th", {}, "text"), el("th", {}, "label")), doc.predictions.map((p) => el("tr", {}, el("td", { class: "preview" }, p.text), el("td", {}, p.label)))));
   } else box.append(el("pre", {}, JSON.stringify(doc.run.summary ?? doc.tables ?? {}, null, 1)));

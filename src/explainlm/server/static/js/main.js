@@ -1,10 +1,14 @@
-// Page routing (#explain, #generate, #history), the notice bar and the API token form.
+// Page routing (#explain, #generate, #whatif, #audit, #compare, #history), the notice bar and the
+// API token form.
 import { api, setToken, whenUnauthorised } from "./api.js";
+import { auditPage } from "./audit.js";
+import { comparePage } from "./compare.js";
 import { explainPage } from "./explain.js";
 import { generatePage } from "./generate.js";
 import { historyPage } from "./history.js";
+import { whatifPage } from "./whatif.js";
 
-const pages = { explain: explainPage, generate: generatePage, history: historyPage };
+const pages = { explain: explainPage, generate: generatePage, whatif: whatifPage, audit: auditPage, compare: comparePage, history: historyPage };
 const built = new Set();
 let models = null;
 let methods = null;
