@@ -22,7 +22,7 @@ TOS_TEMPLATE = (
 BASE = {"faithfulness_limit": 30, "importance_limit": 120}
 DOMAINS: dict[str, dict[str, Any]] = {
     "medicine": {"dataset": "medical-abstracts", "model": "models/minilm-medical",
-                 "train_limit": 800, "epochs": 1, "max_length": 128, "eval_limit": 300,
+                 "train_limit": 2000, "epochs": 2, "max_length": 128, "eval_limit": 300,
                  "surrogate_limit": 300, "bios_model": "models/minilm-biosbias",
                  "faithfulness_limit": 20, "importance_limit": 60,
                  "title": "Medical abstracts: which condition is this abstract about?"},
