@@ -77,16 +77,18 @@ def relies_on(doc: dict[str, Any]) -> str:
             "with caution)")  # fmt: skip
         return ("Across the test texts, the words that push the model most towards each class "
                 f"are — {'; '.join(parts)}{caveat}.")  # fmt: skip
-    words: Counter[str] = Counter()
-    for item in doc["explanations"]["items"]:
-        if item["verdict"].get("status") == "passes":
-            e = item["explanation"]
-            pairs = sorted(zip(e["word_scores"], e["words"], strict=True), reverse=True)[:3]
-            words.update(w.lower() for s, w in pairs if s > 0)
-    top = ", ".join(w for w, _ in words.most_common(6)) or "no word stands out"
+    weight: Counter[str] = Counter()
+    passed = [i for i in doc["explanations"]["items"] if i["verdict"].get("status") == "passes"]
+    for item in passed:
+        e = item["explanation"]
+        for score, word in zip(e["word_scores"], e["words"], strict=True):
+            if score > 0 and any(ch.isalnum() for ch in word):  # punctuation is not "a word"
+                weight[word.lower()] += score
+    top = ", ".join(w for w, _ in weight.most_common(6)) or "no word stands out"
     return (
-        f"In the explained predictions that passed the faithfulness check, the words that carry "
-        f"the decision most often are: {top}."
+        f"In the {len(passed)} explained predictions that passed the faithfulness check, the words "
+        f"that carry most of the decisions (summed attribution towards the predicted label) are: "
+        f"{top}."
     )
 
 
