@@ -67,6 +67,11 @@ def test_comparing_a_model_with_itself_changes_nothing() -> None:
     doc = B.compare_models(rows, rows, OCCUPATIONS, n_boot=200)
     assert doc["accuracy_change"]["mean"] == 0 and doc["accuracy_change"]["p_mcnemar"] == 1.0
     assert all(r["change"] == 0 and r["change_ci"] == [0, 0] for r in doc["tpr_gap_change"])
+    small = B.compare_models(rows[:12], rows[:12], OCCUPATIONS, n_boot=200, min_group_size=5)
+    rows_with_both = [r for r in small["tpr_gap_change"] if "change" in r]
+    assert rows_with_both and all("change_ci" not in r for r in rows_with_both)
+    assert all("too few bios" in r["note"] for r in rows_with_both)
+    assert any("too few bios" in c for c in small["conclusions"])
 
 
 @pytest.mark.data

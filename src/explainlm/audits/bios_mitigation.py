@@ -21,8 +21,10 @@ def compare_models(
     *,
     n_boot: int = 2000,
     seed: int = 0,
+    min_group_size: int = 5,
 ) -> dict[str, Any]:
-    """Paired before/after comparison on the same bios (rows from :func:`predict_bios`)."""
+    """Paired before/after comparison on the same bios (rows from :func:`predict_bios`); an
+    occupation with fewer than ``min_group_size`` bios of a gender gets no interval."""
     ok_b = np.array([r["predicted"] == r["occupation"] for r in before], dtype=float)
     ok_a = np.array([r["predicted"] == r["occupation"] for r in after], dtype=float)
     acc = paired_summary(ok_a - ok_b, n_boot=n_boot, seed=seed)
@@ -46,7 +48,9 @@ def compare_models(
         "identity_share_change": paired_summary([a - b for b, a in sh], n_boot=n_boot, seed=seed)
         if sh
         else None,
-        "tpr_gap_change": _paired_tpr_gaps(before, after, occupations, n_boot, seed),
+        "tpr_gap_change": _paired_tpr_gaps(
+            before, after, occupations, n_boot, seed, min_group_size
+        ),
     }
     doc["conclusions"] = _compare_conclusions(doc)
     return doc
@@ -58,8 +62,10 @@ def _paired_tpr_gaps(
     occupations: Sequence[str],
     n_boot: int,
     seed: int,
+    min_group_size: int = 5,
 ) -> list[dict[str, Any]]:
-    """Change of |TPR gap| per occupation; CI from resampling bios jointly (paired) per gender."""
+    """Change of |TPR gap| per occupation; CI from resampling bios jointly (paired) per gender
+    (none when a gender has fewer than ``min_group_size`` bios: the interval would mislead)."""
     rng = np.random.default_rng(seed)
     out = []
     for occ in occupations:
@@ -76,7 +82,13 @@ def _paired_tpr_gaps(
         }
         gap_b = abs(hit_b["female"].mean() - hit_b["male"].mean())
         gap_a = abs(hit_a["female"].mean() - hit_a["male"].mean())
-        out.append(_gap_change_row(occ, idx, hit_b, hit_a, gap_b, gap_a, n_boot, rng))
+        row = _gap_change_row(occ, idx, hit_b, hit_a, gap_b, gap_a, n_boot, rng)
+        small = [g for g in GENDERS if len(idx[g]) < min_group_size]
+        if small:
+            del row["change_ci"]
+            row["note"] = (f"too few bios ({', '.join(f'{len(idx[g])} {g}' for g in small)} "
+                           f"< {min_group_size}) for an interval")  # fmt: skip
+        out.append(row)
     return out
 
 
@@ -123,10 +135,14 @@ def _compare_conclusions(doc: Mapping[str, Any]) -> list[str]:
             f"(Wilcoxon {fmt_p(sh['p_wilcoxon'])})."
         )
     for r in doc["tpr_gap_change"]:
-        if "change" in r:
+        if "change" not in r:
+            continue
+        head = f"{r['occupation']}: |TPR gap| {r['abs_gap_before']:.2f} → {r['abs_gap_after']:.2f}"
+        if "change_ci" in r:
             lines.append(
-                f"{r['occupation']}: |TPR gap| {r['abs_gap_before']:.2f} → {r['abs_gap_after']:.2f}"
-                f" (change {fmt_ci(r['change'], r['change_ci'])}; n = {r['n_female']} female, "
-                f"{r['n_male']} male)."
+                f"{head} (change {fmt_ci(r['change'], r['change_ci'])}; n = {r['n_female']} "
+                f"female, {r['n_male']} male)."
             )
+        else:
+            lines.append(f"{head}: {r['note']}.")
     return lines

@@ -269,7 +269,10 @@ def _add_baseline(
     """The baseline model's summary and the paired before/after comparison with it."""
     doc["baseline"] = {"model": req.baseline,
                        **bios_mod.summarise_bios(base_rows, occupations, **opts)}  # fmt: skip
-    comp = bios_mod.compare_models(base_rows, rows, occupations, n_boot=req.n_boot, seed=req.seed)
+    comp = bios_mod.compare_models(
+        base_rows, rows, occupations, n_boot=req.n_boot, seed=req.seed,
+        min_group_size=req.min_group_size,
+    )  # fmt: skip
     doc["comparison"] = comp
     doc["conclusions"] = doc["conclusions"] + [
         f"vs {req.baseline}: " + c for c in comp["conclusions"]
