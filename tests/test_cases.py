@@ -198,8 +198,10 @@ def test_flagged_harmless_lists_false_positive_rates_highest_first() -> None:
 
     doc = {"dimensions": [{"groups": [group("none", 0.38, 86, [0.29, 0.48]),
                                       group("religion", 0.65, 20, [0.45, 0.85]),
+                                      group("sexuality", 0.0, 12, [0.0, 0.0]),
                                       group("origin", 0.5, 4, None)]}]}  # fmt: skip
     text = flagged_harmless(doc)
-    assert text.index("religion 65% (95% CI 45%–85%) of 20") < text.index("none 38%")
+    assert text.index("religion 65% (95% CI 43%–82%) of 20") < text.index("none 38%")  # Wilson
+    assert "sexuality 0% (95% CI 0%–24%) of 12" in text  # not the bootstrap's [0%, 0%]
     assert text.endswith("Too few harmless posts for an interval: origin.")
     assert flagged_harmless({"dimensions": []}) == ""

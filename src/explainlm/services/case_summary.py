@@ -113,8 +113,11 @@ def fails(doc: dict[str, Any]) -> str:
 
 
 def flagged_harmless(fairness: dict[str, Any]) -> str:
-    """'Harmless posts flagged as toxic' per group (false-positive rates with CIs), highest
-    first; groups too small for an interval are named as such."""
+    """'Harmless posts flagged as toxic' per group: false-positive rates with Wilson intervals
+    (a bootstrap interval of 0 of 12 would read [0%, 0%]), highest first; groups the audit
+    found too small for an interval are named as such."""
+    from explainlm.audits.stats import wilson_ci
+
     dims = fairness.get("dimensions") or []
     rows, small = [], []
     for g in dims[0]["groups"] if dims else []:
@@ -122,7 +125,9 @@ def flagged_harmless(fairness: dict[str, Any]) -> str:
         if fpr.get("value") is None:
             continue
         if fpr.get("ci"):
-            rows.append((fpr["value"], g["group"], fpr["ci"], fpr["n"]))
+            n = int(fpr["n"])
+            band = wilson_ci(round(fpr["value"] * n), n)
+            rows.append((fpr["value"], g["group"], band, n))
         else:
             small.append(g["group"])
     if not rows:
