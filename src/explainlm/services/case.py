@@ -12,7 +12,7 @@ the ``run_id`` of every step behind its numbers. It writes ``case.json`` and one
 >>> build_request(CaseRequest, domain="astrology")
 Traceback (most recent call last):
 ...
-explainlm.errors.UserError: invalid options: domain: Input should be 'medicine', 'law', 'finance' or 'moderation'
+explainlm.errors.UserError: invalid options: domain: Input should be 'medicine', 'law', 'finance' or 'moderation' (got 'astrology')
 """
 
 from __future__ import annotations
