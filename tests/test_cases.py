@@ -205,3 +205,15 @@ def test_flagged_harmless_lists_false_positive_rates_highest_first() -> None:
     assert "sexuality 0% (95% CI 0%–24%) of 12" in text  # not the bootstrap's [0%, 0%]
     assert text.endswith("Too few harmless posts for an interval: origin.")
     assert flagged_harmless({"dimensions": []}) == ""
+
+
+def test_bad_case_options_fail_before_any_training(capsys: pytest.CaptureFixture[str]) -> None:
+    from explainlm.cli.app import main
+    from explainlm.errors import UserError
+    from explainlm.services.case import CaseRequest, build_request
+
+    assert main(["case", "finance", "--variants", "int9"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown variant 'int9'" in err and "Traceback" not in err
+    with pytest.raises(UserError, match="unknown method 'nope'"):
+        build_request(CaseRequest, domain="finance", compare_methods=["nope"])

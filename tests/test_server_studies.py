@@ -148,6 +148,7 @@ def test_lm_bias_runs_on_the_first_causal_lm(client: TestClient) -> None:
         ("counterfactual", {"limit": None}, 400, "at most 2000"),
         ("counterfactual", {"n_boot": 50}, 422, "n_boot"),
         ("counterfactual", {"n_boot": 50_000}, 400, "at most 10000"),
+        ("counterfactual", {"max_batch_tokens": 10**7}, 400, "max_batch_tokens is 10000000"),
         ("counterfactual", {"swap": "/srv/pairs.csv"}, 400, "gender and race"),
         ("counterfactual", {"model": "nowhere"}, 400, "unknown model"),
         ("counterfactual", {"upload": {"name": "t.exe", "content": "x"}}, 400, ".csv"),

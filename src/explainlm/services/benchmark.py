@@ -245,7 +245,6 @@ def benchmark_examples(
         "method_params": request.method_params,
         "metric_params": mparams,
         "n_examples": len(examples),
-        "precision_plan": resolve_precision(request.precision, classifier).to_dict(),
     }
     if request.resume and ctx.store is not None:
         stored = ctx.store.get_run(request.resume).params.get("n_examples")
@@ -256,6 +255,8 @@ def benchmark_examples(
     keys = [f"{i:06d}" for i in range(len(examples))]
     recording = ctx.recorded_run(request, model=request.model, resume=request.resume, extra=extra)
     with recording as run, ctx.model_lock(request.model):
+        # under the lock: auto may measure the model once (recorded with the result)
+        extra["precision_plan"] = resolve_precision(request.precision, classifier).to_dict()
         if "auto" in request.methods:  # auto's stored per-model calibration (trust.md)
             from explainlm.services.calibration import ensure_calibration
 
@@ -283,7 +284,8 @@ def benchmark_examples(
             from explainlm.report.benchmark import write_outputs
 
             result.files = [str(p) for p in write_outputs(result, Path(request.output))]
-        run.summary = {**result.to_json_doc(), "files": result.files}
+        run.summary = {**result.to_json_doc(), "files": result.files,
+                       "precision_plan": extra["precision_plan"]}  # fmt: skip
     return result
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from explainlm.services.base import ServiceContext, ServiceRequest, build_request, json_safe
 from explainlm.services.case_domains import DOMAINS, RECIPES
@@ -74,6 +74,23 @@ class CaseRequest(ServiceRequest):
     seed: int = 0
     output: str | None = Field(None, description="Folder for report.html and case.json.")
     data_dir: str | None = None
+
+    @field_validator("compare_methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        from explainlm.services.common import check_methods
+
+        check_methods(value, {})  # before any model is trained or loaded
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, value: list[str]) -> list[str]:
+        from explainlm.compression.spec import parse_variant
+
+        for v in value:
+            parse_variant(v)  # a one-line error now, not after training
+        return value
 
     def settings(self) -> dict[str, Any]:
         """The request with the domain's defaults filled in."""

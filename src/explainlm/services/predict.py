@@ -54,7 +54,12 @@ def prepare(request: PredictRequest, clf: Any) -> tuple[Any, Any, dict[str, Any]
     from explainlm.models.autotune import resolve_precision
     from explainlm.models.precision import model_kind, variant_task
 
-    plan = resolve_precision(request.precision, clf)
+    if clf.task == "generator":  # measured as generation measures it: next-token scores
+        from explainlm.generation.scorer import NextTokenScorer
+
+        plan = resolve_precision(request.precision, NextTokenScorer(clf.wrapper))
+    else:
+        plan = resolve_precision(request.precision, clf)
     runner = variant_task(clf, model_kind(plan, "forward"))
     kw: dict[str, Any] = {"truncation": request.truncate}
     budget = request.max_batch_tokens or plan.forward_batch_tokens
@@ -72,25 +77,28 @@ def predict_texts(
     prepared: tuple[Any, Any, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The predictions of ``texts`` (the unit a chunk or a Ray shard runs)."""
-    _, runner, kw = prepared or prepare(request, clf)
-    return [p.to_dict() for p in runner.predict(list(texts), **kw)]
+    import torch
+
+    from explainlm.models.precision import pass_context
+
+    plan, runner, kw = prepared or prepare(request, clf)
+    with torch.no_grad(), pass_context(plan, "forward", clf.wrapper.device):  # autocast plans
+        return [p.to_dict() for p in runner.predict(list(texts), **kw)]
 
 
 def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
     """Predict every text, storing each chunk as it is done."""
     texts = request.read_texts()
     clf = ctx.task(request.model, request.task, **request.task_options())
-    prepared = prepare(request, clf)
-    plan = prepared[0]
     result = PredictResult(None, request.model)
     extra = {"n_texts": len(texts), **clf.describe(), "truncate": request.truncate}
-    extra["precision"] = plan.mode("forward")
     with (
         ctx.recorded_run(request, model=request.model, extra=extra) as run,
         ctx.model_lock(request.model),
         ctx.progress.stage_of("predicting", len(texts)) as progress,
     ):
         result.run_id = run.run_id
+        prepared = prepare(request, clf)  # under the lock: auto may measure the model once
         for start in range(0, len(texts), CHUNK):
             chunk = texts[start : start + CHUNK]
             out = predict_texts(request, clf, chunk, prepared)
@@ -98,5 +106,6 @@ def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
                 ctx.store.add_predictions(run.run_id, out, start=start)
             result.predictions += out
             progress.advance(len(chunk))
-        run.summary = {"n": len(result.predictions), "label_counts": result.label_counts}
+        run.summary = {"n": len(result.predictions), "label_counts": result.label_counts,
+                       "precision": prepared[0].mode("forward")}  # fmt: skip
     return result

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from explainlm.server import validate as v
 from explainlm.server.bodies import (
     BiosAuditBody,
     CounterfactualAuditBody,
@@ -138,6 +139,7 @@ def _checked(body: Any, state: ServerState, kind: str) -> Any:
     for name in ("n_boot", "n_perm"):
         if getattr(body, name) > limits.max_resamples:
             raise ApiError(400, f"{name} must be at most {limits.max_resamples} on this server")
+    v.check_batch_tokens(getattr(body, "max_batch_tokens", None), limits)
     update: dict[str, Any] = {}
     registry = state.registry
     for name in ("model", "classifier", "baseline"):
