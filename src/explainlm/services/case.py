@@ -80,7 +80,8 @@ class CaseRequest(ServiceRequest):
     def _known_methods(cls, value: list[str]) -> list[str]:
         from explainlm.services.common import check_methods
 
-        check_methods(value, {})  # before any model is trained or loaded
+        if value:  # none is allowed: the trusted method and random only
+            check_methods(value, {})  # before any model is trained or loaded
         return value
 
     @field_validator("variants")
