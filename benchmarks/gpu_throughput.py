@@ -72,52 +72,9 @@ def classifier_source(path: str, folder: Path) -> tuple[str, str]:
 
 def tiny_models(folder: Path) -> tuple[str, str]:
     """Tiny random BERT classifier and Llama LM with the real tokenizers (the tests' models)."""
-    import torch
-    from transformers import (
-        AutoTokenizer,
-        BertConfig,
-        BertForSequenceClassification,
-        LlamaConfig,
-        LlamaForCausalLM,
-    )
+    from tiny_models import tiny_bert, tiny_llama
 
-    from explainlm.models.sources import resolve_source
-
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(resolve_source("minilm-l6").path)
-    bert = BertForSequenceClassification(
-        BertConfig(
-            vocab_size=tok.vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-            num_labels=2,
-            id2label={0: "negative", 1: "positive"},
-            label2id={"negative": 0, "positive": 1},
-        )
-    )
-    bert.save_pretrained(folder / "bert")
-    tok.save_pretrained(folder / "bert")
-    ltok = AutoTokenizer.from_pretrained(resolve_source("smollm2-135m").path)
-    llama = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(ltok),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=256,
-            bos_token_id=ltok.bos_token_id,
-            eos_token_id=ltok.eos_token_id,
-            pad_token_id=ltok.pad_token_id,
-        )
-    )
-    llama.save_pretrained(folder / "llama")
-    ltok.save_pretrained(folder / "llama")
-    return str(folder / "bert"), str(folder / "llama")
+    return tiny_bert(folder / "bert"), tiny_llama(folder / "llama")
 
 
 def timed(clf: Any, method: str, texts: list[str], args: Any) -> dict[str, Any]:

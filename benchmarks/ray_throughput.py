@@ -62,28 +62,9 @@ def sentences(path: Path, skip: int, n: int) -> list[str]:
 
 def tiny_model(folder: Path) -> str:
     """A 2-layer random BERT with MiniLM's tokenizer (the test suite's tiny model)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from tiny_models import tiny_bert
 
-    from explainlm.models.sources import resolve_source
-
-    tok = AutoTokenizer.from_pretrained(resolve_source("minilm-l6").path)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=2,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
-    )
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(cfg)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return str(folder)
+    return tiny_bert(folder)
 
 
 def configs(cores: int, wanted: list[str], gpus: float) -> dict[str, dict[str, Any]]:

@@ -7,16 +7,13 @@ every page go to ``test-artifacts/``. Never downloads a browser: Chromium must b
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright import sync_api
+from servers import serve
 
 from explainlm.server import ModelSpec, ServerConfig, create_app
 
@@ -40,12 +37,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tiny_bert_dir: Path, tiny_llama_dir: Path) -> Iterator[str]:
     models = [
@@ -53,17 +44,8 @@ def server(tiny_bert_dir: Path, tiny_llama_dir: Path) -> Iterator[str]:
         ModelSpec("tiny-llama", str(tiny_llama_dir)),
     ]
     app = create_app(ServerConfig(models=models))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    end = time.time() + 20
-    while not srv.started:
-        assert time.time() < end, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

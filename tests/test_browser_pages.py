@@ -5,16 +5,14 @@ random BERT and the tiny random LM. What a page shows is checked against indepen
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright import sync_api
-from test_browser import browser, free_port, page, pytestmark, shot  # noqa: F401 - fixtures
+from servers import serve
+from test_browser import browser, page, pytestmark, shot  # noqa: F401 - fixtures
 from test_server_studies import loans_csv
 
 from explainlm.server import ModelSpec, ServerConfig, create_app
@@ -33,17 +31,8 @@ def served(
         ModelSpec("tiny-llama", str(tiny_llama_dir)),
     ]
     app = create_app(ServerConfig(models=models))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    end = time.time() + 20
-    while not srv.started:
-        assert time.time() < end, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    thread.join(10)
+    with serve(app) as url:
+        yield url, app
 
 
 def predict(page: Any, url: str, text: str) -> dict[str, Any]:

@@ -8,16 +8,15 @@ runs as tables with an HTML export)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright import sync_api
-from test_browser import browser, free_port, page, pytestmark, shot  # noqa: F401 - fixtures
+from servers import serve
+from test_browser import browser, page, pytestmark, shot  # noqa: F401 - fixtures
 
 from explainlm.server import ModelSpec, ServerConfig, create_app
 from explainlm.store import open_store
@@ -32,17 +31,8 @@ def served(tiny_bert_dir: Path, tiny_llama_dir: Path) -> Iterator[tuple[str, Any
         ModelSpec("tiny-llama", str(tiny_llama_dir)),
     ]
     app = create_app(ServerConfig(models=models))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    end = time.time() + 20
-    while not srv.started:
-        assert time.time() < end, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    thread.join(10)
+    with serve(app) as url:
+        yield url, app
 
 
 def explain_page(page: Any, url: str, text: str) -> None:

@@ -20,6 +20,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from servers import local_ray_cluster  # noqa: E402
+
 from explainlm.cli.app import main  # noqa: E402
 from explainlm.progress import Progress  # noqa: E402
 from explainlm.services import explain as explain_service  # noqa: E402
@@ -36,16 +38,8 @@ SEEDED_PARAMS = ["kernel_shap.n_samples=24", "kernel_shap.exact_max_features=4"]
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A local Ray cluster owned by this test process (stopped by it at the end)."""
-    os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")  # a shared machine: no OOM kills
-    ray.init(
-        num_cpus=2,
-        object_store_memory=200 * 1024**2,
-        include_dashboard=False,
-        log_to_driver=False,
-        _temp_dir=str(tmp_path_factory.mktemp("ray")),
-    )
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    with local_ray_cluster(str(tmp_path_factory.mktemp("ray"))) as address:
+        yield address
 
 
 def corpus(path: Path, n: int, seed: int = 0) -> list[str]:

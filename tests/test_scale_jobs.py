@@ -16,6 +16,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from servers import local_ray_cluster  # noqa: E402
+
 from explainlm.cli.app import main  # noqa: E402
 from explainlm.progress import Cancelled, Progress  # noqa: E402
 from explainlm.services import audit as audit_service  # noqa: E402
@@ -30,16 +32,8 @@ WORDS = "the a film plot was good bad dull great long story music".split()
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A local Ray cluster owned by this test module (stopped at its end)."""
-    os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")  # a shared machine: no OOM kills
-    ray.init(
-        num_cpus=2,
-        object_store_memory=200 * 1024**2,
-        include_dashboard=False,
-        log_to_driver=False,
-        _temp_dir=str(tmp_path_factory.mktemp("ray")),
-    )
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    with local_ray_cluster(str(tmp_path_factory.mktemp("ray"))) as address:
+        yield address
 
 
 def prompts_file(path: Path, n: int, seed: int = 0) -> list[str]:

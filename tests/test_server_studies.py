@@ -4,44 +4,20 @@ models: every number checked here is recomputed independently (pandas, ``/api/pr
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import api_client, error_of, finished
 
-from explainlm.server import ModelSpec, ServerConfig, create_app
 from explainlm.store import open_store
 
 
 @pytest.fixture(scope="module")
 def client(tiny_bert_dir: Path, tiny_llama_dir: Path) -> Any:
-    models = [
-        ModelSpec("tiny-bert", str(tiny_bert_dir)),
-        ModelSpec("tiny-llama", str(tiny_llama_dir)),
-    ]
-    app = create_app(ServerConfig(models=models))
-    with TestClient(app, raise_server_exceptions=False, base_url="http://localhost") as c:
+    with api_client(("tiny-bert", tiny_bert_dir), ("tiny-llama", tiny_llama_dir)) as c:
         yield c
-
-
-def error_of(r: Any, status: int) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error"} and "\n" not in body["error"] and "Traceback" not in r.text
-    return body["error"]
-
-
-def finished(client: TestClient, r: Any, timeout: float = 120) -> dict[str, Any]:
-    assert r.status_code == 202, r.text
-    job_id, end = r.json()["job_id"], time.time() + timeout
-    while time.time() < end:
-        d = client.get(f"/api/jobs/{job_id}").json()
-        if d["status"] not in ("queued", "running"):
-            return d
-        time.sleep(0.05)
-    raise AssertionError("the job did not end")
 
 
 def loans_csv(n: int = 120) -> str:

@@ -10,44 +10,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import api_client, error_of, finished
 
-from explainlm.server import ModelSpec, ServerConfig, create_app
 from explainlm.store import open_store
 
 TEXT = "a dull film with a wonderful , fun plot"
 
 
-def make_client(*models: tuple[str, Path]) -> TestClient:
-    specs = [ModelSpec(name, str(path)) for name, path in models]
-    return TestClient(
-        create_app(ServerConfig(models=specs)),
-        raise_server_exceptions=False,
-        base_url="http://localhost",
-    )
-
-
 @pytest.fixture(scope="module")
 def client(lexicon_bert_dir: Path, tiny_llama_dir: Path) -> Any:
-    with make_client(("lexicon", lexicon_bert_dir), ("tiny-llama", tiny_llama_dir)) as c:
+    with api_client(("lexicon", lexicon_bert_dir), ("tiny-llama", tiny_llama_dir)) as c:
         yield c
-
-
-def error_of(r: Any, status: int) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error"} and "\n" not in body["error"] and "Traceback" not in r.text
-    return body["error"]
-
-
-def finished(client: TestClient, r: Any, timeout: float = 60) -> dict[str, Any]:
-    assert r.status_code == 202, r.text
-    job_id, end = r.json()["job_id"], time.time() + timeout
-    while time.time() < end:
-        d = client.get(f"/api/jobs/{job_id}").json()
-        if d["status"] not in ("queued", "running"):
-            return d
-        time.sleep(0.05)
-    raise AssertionError("the job did not end")
 
 
 def predicted(client: TestClient, texts: list[str]) -> list[dict[str, Any]]:
@@ -122,7 +95,7 @@ def test_the_search_lm_is_a_configured_causal_lm(client: TestClient, lexicon_ber
     d = finished(client, client.post("/api/whatif/counterfactual", json=body))
     assert d["status"] == "finished", d["error"]
     assert open_store().get_run(d["result"]["run_id"]).params["lm"] == "tiny-llama"
-    with make_client(("lexicon", lexicon_bert_dir)) as alone:
+    with api_client(("lexicon", lexicon_bert_dir)) as alone:
         r = alone.post("/api/whatif/counterfactual", json={"text": TEXT})
         assert "causal language model" in error_of(r, 400)
 
