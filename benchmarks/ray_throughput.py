@@ -18,7 +18,10 @@ Configurations (on one machine with C cores; default C = 2):
 
 Reported per configuration: median texts/s; per Ray configuration the median of the per-round
 ratios of its time to local's, with min and max; the load average around each round. The first
-round also checks that every Ray result is identical to the local one.
+round also checks that every Ray result is identical to the local one. Before the rounds, every
+configuration runs once on the first 32 texts (untimed in the table, its seconds reported as the
+warm-up): that fills the per-machine precision measurement (``--precision auto`` measures once per
+model and thread count) and the import caches, which would otherwise land in round 1 only.
 
     python benchmarks/ray_throughput.py                       # 2,000 texts, 3 rounds
     python benchmarks/ray_throughput.py --n 500 --rounds 2 --json
@@ -127,6 +130,7 @@ def main() -> None:
     ap.add_argument("--configs", default="local,ray-1x,ray-1,ray-2")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
     ap.add_argument("--gpus-per-actor", type=float, default=0.0)
     ap.add_argument("--tiny", action="store_true", help="smoke test: tiny random model, 128 texts")
     ap.add_argument("--json", action="store_true")
@@ -160,7 +164,11 @@ def main() -> None:
         w.writerow(["text"])
         w.writerows([t] for t in texts)
     req = explain_service.ExplainRequest(
-        input=str(data), model=model, methods=[args.method], device=args.device
+        input=str(data),
+        model=model,
+        methods=[args.method],
+        device=args.device,
+        precision=args.precision,
     )
     t0 = time.perf_counter()
     ray.init(
@@ -174,6 +182,7 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in cfgs}
     details: dict[str, list[dict[str, Any]]] = {k: [] for k in cfgs}
     loads, identical = [], {}
+    warm = warm_up(cfgs, req, texts[:32], tmp / "warm.csv")
     for r in range(args.rounds):
         before = os.getloadavg()
         reference = None
@@ -188,7 +197,21 @@ def main() -> None:
             print(f"round {r + 1} {name}: {wall:.1f} s {extra}", file=sys.stderr)
         loads.append([round(x, 2) for x in (*before, *os.getloadavg())])
     ray.shutdown()
-    report(args, n, len(set(texts)), cluster_start, times, details, loads, identical)
+    report(args, n, len(set(texts)), cluster_start, warm, times, details, loads, identical)
+
+
+def warm_up(cfgs: dict[str, Any], req: Any, texts: list[str], path: Path) -> dict[str, float]:
+    """Run every configuration once on a few texts (precision measurement, imports); seconds."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text"])
+        w.writerows([t] for t in texts)
+    small = req.model_copy(update={"input": str(path)})
+    out = {}
+    for name, cfg in cfgs.items():
+        out[name] = round(run_one(name, cfg, small)[0], 2)
+        print(f"warm-up {name} ({len(texts)} texts): {out[name]} s", file=sys.stderr)
+    return out
 
 
 def report(
@@ -196,6 +219,7 @@ def report(
     n: int,
     distinct: int,
     cluster_start: float,
+    warm: dict[str, float],
     times: Any,
     details: Any,
     loads: Any,
@@ -227,6 +251,8 @@ def report(
         "n_texts": n,
         "distinct_texts": distinct,
         "ray_cluster_start_s": round(cluster_start, 2),
+        "warm_up_s": warm,
+        "precision": args.precision,
         "loadavg_per_round_before_after": loads,
         "results": rows,
     }
@@ -234,7 +260,10 @@ def report(
         print(json.dumps(doc, indent=1))
         return
     print(f"{doc['date']} · {doc['machine']} · {n} texts ({distinct} distinct) · {args.method}")
-    print(f"ray cluster start (once): {cluster_start:.1f} s; load avg per round: {loads}")
+    print(
+        f"ray cluster start (once): {cluster_start:.1f} s; warm-up: {warm}; precision {args.precision}"
+    )
+    print(f"load avg per round (before, after): {loads}")
     print(f"{'config':<10} {'median s':>9} {'texts/s':>8} {'ratio':>7} {'min':>6} {'max':>6} same")
     for r in rows:
         ratio = [
