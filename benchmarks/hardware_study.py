@@ -7,8 +7,10 @@ Suites (``--suite``, repeatable):
   (/work/models/minilm-sst2) / SmolLM2 as a zero-shot classifier. Contenders: Captum's
   ``LayerIntegratedGradients`` one sentence a call (fp32, Gauss-Legendre, 50 steps, text tokens
   replaced by padding: the same baseline as ours); explainlm fp32 50 steps; explainlm's defaults
-  (``precision="auto"``); explainlm adaptive IG (``tolerance``). Quality: median and max |completeness
-  error| per contender, and Spearman rank correlation of token scores with explainlm fp32 50-step IG.
+  (``precision="auto"``); explainlm bf16 50 steps; explainlm adaptive IG (``tolerance``; 0: not
+  run). Quality: median and max |completeness error| per contender (its own, and against the fp32
+  run's endpoint values), and Spearman rank correlation of token scores with explainlm fp32 50-step
+  IG.
 * ``smollm-perturb``: occlusion, LIME (500 samples) and KernelSHAP (sampled, 256 coalitions) on
   SmolLM2 zero-shot, ``precision="auto"`` against ``fp32``; agreement (Spearman of word scores, max
   |Δ probability|).
@@ -109,7 +111,14 @@ def token_rank(a: Any, b: Any) -> float:
 def ig_quality(outs: Any, ref: Any, captum: bool = False) -> dict[str, Any]:
     deltas = [abs(o["delta"]) if captum else abs(o.delta) for o in outs]
     ranks = [token_rank(o["tokens"] if captum else o, r) for o, r in zip(outs, ref, strict=True)]
+    # Σ attributions − (f(e) − f(e′)) with the endpoints of the fp32 reference run: a
+    # lower-precision run's own delta uses its own (rounded) endpoint values
+    sums = [sum(o["tokens"]) if captum else sum(o.token_scores) for o in outs]
+    gaps = [sum(r.token_scores) - r.delta for r in ref]
+    vs32 = [abs(s - g) for s, g in zip(sums, gaps, strict=True)]
     q: dict[str, Any] = {
+        "completeness_error_vs_fp32_endpoints_median": float(np.median(vs32)),
+        "completeness_error_vs_fp32_endpoints_max": float(np.max(vs32)),
         "completeness_error_median": float(np.median(deltas)),
         "completeness_error_max": float(np.max(deltas)),
         "completeness_error_mean": float(np.mean(deltas)),
@@ -136,10 +145,14 @@ def ig_suite(clf: Any, texts: list[str], rounds: int, tolerance: float) -> dict[
         Contender("captum per-example fp32 GL-50", lambda: captum(texts), len(texts)),
         Contender("explainlm fp32 GL-50", ours("fp32", steps=50), len(texts)),
         Contender("explainlm defaults (auto)", ours("auto"), len(texts)),
-        Contender(
-            f"explainlm auto, adaptive tol {tolerance:g}", ours("auto", **adaptive), len(texts)
-        ),
+        Contender("explainlm bf16 GL-50", ours("bf16", steps=50), len(texts)),
     ]
+    if tolerance > 0:
+        contenders.append(
+            Contender(
+                f"explainlm auto, adaptive tol {tolerance:g}", ours("auto", **adaptive), len(texts)
+            )
+        )
     res = interleave(contenders, rounds)
     ref = res.outputs["explainlm fp32 GL-50"]
     doc = res.to_doc([(c.name, contenders[0].name) for c in contenders[1:]])
@@ -206,7 +219,12 @@ def main() -> int:
     ap.add_argument("--suite", action="append", choices=SUITES, required=True)
     ap.add_argument("--n", type=int, default=8, help="sentences per suite")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--tolerance", type=float, default=1e-3, help="adaptive IG's tolerance")
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-3,
+        help="adaptive IG's tolerance (0: no adaptive contender)",
+    )
     ap.add_argument("--json", default=None, help="write the JSON document here")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
