@@ -42,7 +42,8 @@ BUILTIN_DATA = {
 SUMMARIES = {
     "fairness": "Do a classifier's decisions (or predictions you give in a column) differ between "
     "groups? Rates by group, disparate impact (four-fifths rule), equal-opportunity and "
-    "equalized-odds differences, with bootstrap CIs and permutation tests.",
+    "equalized-odds differences: rates with Wilson intervals, gaps with bootstrap CIs and "
+    "permutation tests.",
     "counterfactual": "Swap identity terms (he → she, names) in otherwise identical texts and "
     "compare the model's probability: the mean gap and the flip rate with CIs, by template and "
     "emotion, and the attribution the identity words get.",
