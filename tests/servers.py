@@ -56,15 +56,16 @@ def local_ray_cluster(temp_dir: str) -> Iterator[str]:
         ray.shutdown()
 
 
-def api_client(*models: tuple[str, Any]) -> Any:
-    """A TestClient of the web app serving ``(name, path)`` models (``localhost``: the Host check)."""
+def api_client(*models: tuple[str, Any], **config: Any) -> Any:
+    """A TestClient of the web app serving ``(name, path)`` models (``localhost``: the Host check);
+    ``config``: other :class:`~explainlm.server.ServerConfig` fields (e.g. ``limits``)."""
     from fastapi.testclient import TestClient
 
     from explainlm.server import ModelSpec, ServerConfig, create_app
 
     specs = [ModelSpec(name, str(path)) for name, path in models]
     return TestClient(
-        create_app(ServerConfig(models=specs)),
+        create_app(ServerConfig(models=specs, **config)),
         raise_server_exceptions=False,
         base_url="http://localhost",
     )

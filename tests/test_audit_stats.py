@@ -1,5 +1,6 @@
 """Group fairness statistics against independent computations: Fairlearn's MetricFrame (point
-values), statsmodels-free closed forms (Holm, BH, Wilson), scipy, and a coverage simulation."""
+values), statsmodels-free closed forms (Holm, BH), scipy (the rates' Wilson intervals, tests), and
+a coverage simulation."""
 
 from __future__ import annotations
 
@@ -135,6 +136,44 @@ def test_permutation_p_value_is_uniform_under_no_difference_and_small_under_a_ga
     yp = np.r_[np.ones(70), np.zeros(30), np.ones(40), np.zeros(60)].astype(int)
     rep = group_report(g, yp, n_boot=100, n_perm=999, metrics=["selection_rate"])
     assert _cmp(rep, "demographic_parity_difference")["p_value"] < 0.01
+
+
+def test_group_rates_have_wilson_intervals_also_at_0_of_n() -> None:
+    """Selection rate, TPR, FPR and accuracy are k of n trials: their intervals are scipy's Wilson
+    score intervals (at 0/n and n/n too, where a bootstrap interval collapses to a point), at any
+    level; F1, AUC, calibration and the gaps keep bootstrap intervals."""
+    from scipy.stats import binomtest
+
+    g, yt, s, yp = _data(400, seed=5)
+    yp = yp.copy()
+    yp[g == "c"] = 0  # group c is never selected: 0/n (and TPR 0/n, FPR 0/n)
+    yp[(g == "b") & (yt == 1)] = 1  # group b finds every positive: TPR n/n
+    for level in (0.95, 0.9):
+        rep = group_report(g, yp, yt, s, n_boot=200, n_perm=0, min_group_size=5, level=level)
+        for entry in rep["groups"]:
+            m = g == entry["group"]
+            pos, neg = m & (yt == 1), m & (yt == 0)
+            counts = {  # k and n, counted row by row
+                "selection_rate": (sum(int(yp[i]) for i in np.flatnonzero(m)), int(m.sum())),
+                "true_positive_rate": (sum(int(yp[i]) for i in np.flatnonzero(pos)), int(pos.sum())),
+                "false_positive_rate": (sum(int(yp[i]) for i in np.flatnonzero(neg)), int(neg.sum())),
+                "accuracy": (sum(int(yp[i] == yt[i]) for i in np.flatnonzero(m)), int(m.sum())),
+            }  # fmt: skip
+            for metric, (k, n) in counts.items():
+                cell = entry["metrics"][metric]
+                ref = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+                assert (cell["value"], cell["n"], cell["ci_method"]) == (k / n, n, "wilson")
+                assert cell["ci"] == pytest.approx([ref.low, ref.high], abs=1e-12), metric
+            for metric in ("f1", "roc_auc", "calibration_gap", "ece"):
+                assert entry["metrics"][metric]["ci_method"] == "bootstrap"
+        c = next(x for x in rep["groups"] if x["group"] == "c")["metrics"]
+        b = next(x for x in rep["groups"] if x["group"] == "b")["metrics"]
+        for cell in (c["selection_rate"], c["true_positive_rate"]):  # 0/n: [0, > 0]
+            assert cell["value"] == 0 and cell["ci"][0] == 0 and cell["ci"][1] > 0.02
+        assert b["true_positive_rate"]["value"] == 1 and b["true_positive_rate"]["ci"][0] < 0.98
+    # scores (not 0/1 decisions) averaged per group: a mean, not a proportion: bootstrap
+    means = group_report(g, s, n_boot=200, n_perm=0, metrics=["selection_rate"])
+    assert {x["metrics"]["selection_rate"]["ci_method"] for x in means["groups"]} == {"bootstrap"}
 
 
 def test_small_groups_get_no_interval_and_stay_out_of_gaps() -> None:

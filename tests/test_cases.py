@@ -188,21 +188,32 @@ def test_bad_domain_is_one_line_before_any_model(
 
 
 def test_flagged_harmless_lists_false_positive_rates_highest_first() -> None:
+    """From a real fairness audit: its false-positive rates carry Wilson intervals (scipy's, not
+    a bootstrap's [0%, 0%] for 0 of 12), quoted as they are, highest rate first."""
+    from scipy.stats import binomtest
+
+    from explainlm.audits import fairness_audit
     from explainlm.services.case_summary import flagged_harmless
 
-    def group(name: str, fpr: float, n: int, band: list[float] | None) -> dict:
-        return {
-            "group": name,
-            "metrics": {"false_positive_rate": {"value": fpr, "n": n, "ci": band}},
-        }
-
-    doc = {"dimensions": [{"groups": [group("none", 0.38, 86, [0.29, 0.48]),
-                                      group("religion", 0.65, 20, [0.45, 0.85]),
-                                      group("sexuality", 0.0, 12, [0.0, 0.0]),
-                                      group("origin", 0.5, 4, None)]}]}  # fmt: skip
+    groups, gold, predicted = [], [], []
+    # group: (harmless posts, of them flagged toxic, toxic posts)
+    for name, (harmless, flagged, toxic) in {
+        "none": (86, 33, 20), "religion": (20, 13, 10), "sexuality": (12, 0, 10),
+        "origin": (4, 2, 10),
+    }.items():  # fmt: skip
+        groups += [name] * (harmless + toxic)
+        gold += ["harmless"] * harmless + ["toxic"] * toxic
+        predicted += ["toxic"] * flagged + ["harmless"] * (harmless - flagged) + ["toxic"] * toxic
+    doc = fairness_audit({"group": groups}, predicted, gold, positive_labels=["toxic"],
+                         min_group_size=10, n_boot=200, n_perm=0)  # fmt: skip
     text = flagged_harmless(doc)
-    assert text.index("religion 65% (95% CI 43%–82%) of 20") < text.index("none 38%")  # Wilson
-    assert "sexuality 0% (95% CI 0%–24%) of 12" in text  # not the bootstrap's [0%, 0%]
+
+    def quoted(name: str, k: int, n: int) -> str:
+        lo, hi = binomtest(k, n).proportion_ci(method="wilson")
+        return f"{name} {100 * k / n:.0f}% (95% CI {100 * lo:.0f}%–{100 * hi:.0f}%) of {n}"
+
+    assert text.index(quoted("religion", 13, 20)) < text.index(quoted("none", 33, 86))
+    assert quoted("sexuality", 0, 12) in text and "sexuality 0% (95% CI 0%–24%)" in text
     assert text.endswith("Too few harmless posts for an interval: origin.")
     assert flagged_harmless({"dimensions": []}) == ""
 

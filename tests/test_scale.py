@@ -23,6 +23,7 @@ ray = pytest.importorskip("ray")
 from servers import local_ray_cluster  # noqa: E402
 
 from explainlm.cli.app import main  # noqa: E402
+from explainlm.models.precision import PrecisionPlan  # noqa: E402
 from explainlm.progress import Progress  # noqa: E402
 from explainlm.services import explain as explain_service  # noqa: E402
 from explainlm.services import predict as predict_service  # noqa: E402
@@ -194,6 +195,8 @@ def test_a_killed_job_resumes_without_recomputing_finished_shards(
     assert rec.status == "interrupted"  # marked when the store opened (run lifecycle)
     done = {k for k, v in store.get_items(rec.run_id, "shard").items() if v["status"] == "done"}
     assert 1 <= len(done) < 6, f"not killed mid-way: {sorted(done)} done"
+    plan = rec.params["request"]["precision_plan"]  # the first actor's, recorded before any shard
+    assert rec.params["precision_plan"] == plan
     stamps = {k: os.stat(out / f"part-{k}.parquet").st_mtime_ns for k in done}
 
     ctx = ServiceContext(store=store)
@@ -204,6 +207,9 @@ def test_a_killed_job_resumes_without_recomputing_finished_shards(
     assert sorted(resumed.resumed + resumed.computed) == [f"{k:06d}" for k in range(6)]
     assert {k: os.stat(out / f"part-{k}.parquet").st_mtime_ns for k in done} == stamps
     assert store.get_run(rec.run_id).status == "finished"
+    assert resumed.request.precision_plan == plan  # the resumed shards ran the run's plan
+    forward = PrecisionPlan(**plan).mode("forward")  # lime's passes are forward passes
+    assert {e.diagnostics["precision"] for e in resumed.load().explanations} == {forward}
 
     req = explain_service.ExplainRequest(
         input=str(path), model=str(tiny_bert_dir), methods=methods, params=params

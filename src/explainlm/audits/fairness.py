@@ -3,8 +3,10 @@
 Every group column is a *dimension*; with two or more columns their **intersection** (``gender ×
 race``: one group per observed combination) is one more. For each favourable label (one-vs-rest
 for multi-class models) and dimension, :func:`~explainlm.audits.group.group_report` gives per-group
-metrics with stratified-bootstrap CIs and gaps with permutation p-values; all p-values of the
-audit form one family and are adjusted together (Holm by default, or Benjamini–Hochberg).
+metrics with CIs (Wilson score intervals for the rates — selection rate, TPR, FPR, accuracy —,
+stratified bootstrap for the others) and gaps with bootstrap CIs and permutation p-values; all
+p-values of the audit form one family and are adjusted together (Holm by default, or
+Benjamini–Hochberg).
 
 >>> import numpy as np
 >>> res = fairness_audit({"g": ["a"] * 40 + ["b"] * 40}, ["yes"] * 30 + ["no"] * 10 + ["yes"] * 15

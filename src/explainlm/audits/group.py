@@ -2,8 +2,11 @@
 
 For one binary decision (``y_pred`` = the favourable label was predicted) and optional gold labels
 and scores, every group gets selection rate, TPR, FPR, accuracy, F1, ROC-AUC and calibration, each
-with a **stratified bootstrap** CI (every group resampled with replacement within itself, so group
-sizes stay fixed). Between groups: demographic-parity difference (max − min selection rate) and
+with a CI: the rates that are proportions of k in n trials (selection rate, TPR, FPR, accuracy) a
+**Wilson score interval** (Wilson 1927; never degenerate at 0/n or n/n, where a bootstrap
+interval collapses to [0, 0]), the others a **stratified bootstrap** CI (every group resampled
+with replacement within itself, so group sizes stay fixed); each cell names its ``ci_method``.
+Between groups: demographic-parity difference (max − min selection rate) and
 ratio (min / max, the **disparate impact**; four-fifths rule: below 0.8 flags adverse impact;
 Feldman et al. 2015), equal-opportunity difference (TPR range; Hardt et al. 2016),
 equalized-odds difference (max of the TPR and FPR ranges), and the accuracy / F1 / AUC /
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from explainlm.audits.stats import percentile_ci
+from explainlm.audits.stats import percentile_ci, wilson_ci
 from explainlm.errors import UserError
 
 FOUR_FIFTHS = 0.8
@@ -45,15 +48,16 @@ class GroupMetric:
     needs: tuple[str, ...]  # "true", "score"
     stratified: bool  # permutation within gold-label strata
     denominator: str  # rows | positives | negatives: what "group size" means for this metric
+    proportion: bool = False  # successes out of `denominator` trials (of 0/1 decisions): Wilson CI
 
 
 METRICS: dict[str, GroupMetric] = {
     m.name: m
     for m in (
-        GroupMetric("selection_rate", (), False, "rows"),
-        GroupMetric("true_positive_rate", ("true",), True, "positives"),
-        GroupMetric("false_positive_rate", ("true",), True, "negatives"),
-        GroupMetric("accuracy", ("true",), False, "rows"),
+        GroupMetric("selection_rate", (), False, "rows", proportion=True),
+        GroupMetric("true_positive_rate", ("true",), True, "positives", proportion=True),
+        GroupMetric("false_positive_rate", ("true",), True, "negatives", proportion=True),
+        GroupMetric("accuracy", ("true",), False, "rows", proportion=True),
         GroupMetric("f1", ("true",), False, "rows"),
         GroupMetric("roc_auc", ("true", "score"), False, "both"),
         GroupMetric("calibration_gap", ("true", "score"), False, "rows"),
@@ -81,6 +85,7 @@ class _Data:
         self.yp = y_pred.astype(np.float64)
         self.yt = None if y_true is None else y_true.astype(np.float64)
         self.s = None if y_score is None else y_score.astype(np.float64)
+        self.binary = bool(np.isin(self.yp, (0.0, 1.0)).all())  # decisions, not scores
 
     def has(self, metric: GroupMetric) -> bool:
         return ("true" not in metric.needs or self.yt is not None) and (
@@ -111,6 +116,29 @@ class _Data:
             if name == "roc_auc":
                 return _auc(s, yt)
         raise KeyError(name)
+
+    def successes(self, name: str, rows: np.ndarray) -> int:
+        """k of a proportion metric in the group ``rows`` (its n is :meth:`sizes`)."""
+        yp = self.yp[rows]
+        if name == "selection_rate":
+            return int(yp.sum())
+        yt = self.yt[rows]  # type: ignore[index]
+        hits = {
+            "true_positive_rate": yp * yt,
+            "false_positive_rate": yp * (1 - yt),
+            "accuracy": yp == yt,
+        }[name]
+        return int(np.sum(hits))
+
+    def interval(
+        self, metric: GroupMetric, rows: np.ndarray, reps: np.ndarray, level: float
+    ) -> tuple[list[float], str]:
+        """The group's CI and how it was computed: Wilson for a proportion of 0/1 decisions,
+        else the percentile interval of the stratified-bootstrap replicates ``reps``."""
+        if metric.proportion and self.binary:
+            k, n = self.successes(metric.name, rows), self.sizes(metric, rows)
+            return list(wilson_ci(k, n, level)), "wilson"
+        return list(percentile_ci(reps, level)), "bootstrap"
 
     def sizes(self, metric: GroupMetric, rows: np.ndarray) -> int:
         if metric.denominator == "rows":
@@ -187,7 +215,8 @@ def group_report(
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Per-group metrics with stratified-bootstrap CIs and between-group gaps with tests.
+    """Per-group metrics with CIs (Wilson for rates, else stratified bootstrap) and between-group
+    gaps with stratified-bootstrap CIs and permutation tests.
 
     ``y_pred``: 1 where the favourable label was predicted; ``y_true``: 1 where it is the gold
     label; ``y_score``: the model's probability of it. Returns ``{"groups": [...],
@@ -217,8 +246,8 @@ def group_report(
             cell: dict[str, Any] = {"value": value, "n": size, "ci": None}
             if size >= min_group_size:
                 r = _on_chunks(lambda idx, m=m: data.compute(m, idx), boot[k])
-                reps[m][k] = r
-                cell["ci"] = list(percentile_ci(r, level))
+                reps[m][k] = r  # the gaps' bootstrap uses them whatever the group's interval
+                cell["ci"], cell["ci_method"] = data.interval(spec, rows[k], r, level)
                 eligible[m].append(k)
             else:
                 cell["note"] = f"too few ({size} < {min_group_size}) for a confidence interval"
@@ -336,8 +365,9 @@ def _permutation_p(
 def mean_gap_report(
     groups: Sequence[Any], values: Sequence[float] | np.ndarray, **kw: Any
 ) -> dict[str, Any]:
-    """Per-group means of a continuous score (stratified-bootstrap CIs) and their range with a
-    permutation p-value: ``{"by_group": [...], "comparison": {...} | None}``."""
+    """Per-group means of a score (stratified-bootstrap CIs; Wilson when every value is 0 or 1,
+    a proportion) and their range with a permutation p-value: ``{"by_group": [...],
+    "comparison": {...} | None}``."""
     rep = group_report(
         groups, np.asarray(values, dtype=np.float64), metrics=["selection_rate"], **kw
     )

@@ -68,7 +68,8 @@ def adjust_pvalues(p: Sequence[float | None], method: str = "holm") -> list[floa
 
 
 def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for ``k`` successes in ``n`` trials (NaN for ``n = 0``)."""
+    """Wilson score interval for ``k`` successes in ``n`` trials (NaN for ``n = 0``); its bound
+    at 0 (``k = 0``) or 1 (``k = n``) is exact, not a rounding error away."""
     if n <= 0:
         return float("nan"), float("nan")
     from scipy.stats import norm
@@ -78,7 +79,9 @@ def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if k <= 0 else max(0.0, centre - half)
+    high = 1.0 if k >= n else min(1.0, centre + half)
+    return low, high
 
 
 def binomial_p(k: int, n: int, p: float = 0.5) -> float:

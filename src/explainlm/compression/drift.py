@@ -24,7 +24,6 @@ binomial test on the discordant pairs).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -66,17 +65,11 @@ def attribution_drift(
 
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (Wilson 1927); (NaN, NaN) for n = 0."""
-    if n == 0:
-        return float("nan"), float("nan")
-    from scipy.stats import norm
+    """Wilson score interval of a proportion (Wilson 1927); (NaN, NaN) for n = 0 (the audits'
+    :func:`~explainlm.audits.stats.wilson_ci`: one implementation)."""
+    from explainlm.audits.stats import wilson_ci
 
-    z = float(norm.ppf(1 - (1 - level) / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return wilson_ci(successes, n, level)
 
 
 def mcnemar_exact(reference_correct: Sequence[bool], variant_correct: Sequence[bool]) -> float:

@@ -52,10 +52,9 @@ def resumed_job(
     if rec.status == "finished":
         raise UserError(f"run {rec.run_id} is finished: nothing to resume")
     job = JOBS[rec.command]
-    spec = {k: v for k, v in rec.params.items() if k in job.request.model_fields}
     given = options.model_dump(exclude_unset=True, exclude={"resume", "backend"})
     merged = BackendOptions.model_validate({**stored, **given, "resume": rec.run_id})
-    return job.request.model_validate(spec), merged
+    return job.request.from_stored(rec.params), merged  # its plan; older runs' settings
 
 
 def input_fingerprint(paths: list[str | None]) -> list[list[Any]] | None:
@@ -128,6 +127,7 @@ def run_job(
         }
         model = getattr(request, "model", None)
         with ctx.recorded_run(request, model=model, resume=options.resume, extra=extra) as run:
+            pin_actors(job, ctx, pool, spec, run.run_id)
             output = options.output or str(home_dir() / "datasets" / run.run_id)
             result = ClusterJobResult(run.run_id, job.command, request, output, n_rows, {})
             result.meta = meta
@@ -143,6 +143,25 @@ def run_job(
         return result
     finally:
         pool.shutdown()
+
+
+def pin_actors(
+    job: DatasetJob, ctx: ServiceContext, pool: Any, spec: dict[str, Any], run_id: str
+) -> None:
+    """Every actor computes in one precision plan: the run's own (a resume), else the one the
+    first actor resolves on its model (``auto``: its machine's measurement, made once), recorded
+    with the run. An actor that replaces a lost one gets it with ``spec``."""
+    if job.plan_model is None:
+        return
+    import ray
+
+    from explainlm.services.precision_plan import record_plan
+
+    (plan,) = _loaded(lambda: [pool.actors[0].precision_plan.remote()])
+    ray.get([a.pin.remote(plan) for a in pool.actors])
+    if spec.get("precision_plan") is None and ctx.store is not None:
+        record_plan(ctx.store, run_id, plan)
+    spec["precision_plan"] = plan
 
 
 def done_shards(ctx: ServiceContext, run_id: str | None, output: str) -> dict[str, dict[str, Any]]:

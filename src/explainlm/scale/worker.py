@@ -108,6 +108,23 @@ class ShardWorker:
         self.state = self.job.load(self.request, self.models)  # the model, once per actor
         self.load_s = time.monotonic() - started
 
+    def precision_plan(self) -> dict[str, Any] | None:
+        """The precision plan of this worker's passes (``None``: a job without one): the pinned
+        one, else resolved now on its model (``auto``: measured once if this machine has no
+        measurement) and pinned."""
+        if self.job.plan_model is None:
+            return None
+        if self.request.precision_plan is None:
+            from explainlm.services.precision_plan import resolve_plan
+
+            plan = resolve_plan(self.request, self.job.plan_model(self.state))
+            self.pin(plan.to_dict())
+        return dict(self.request.precision_plan)
+
+    def pin(self, plan: dict[str, Any]) -> None:
+        """Compute every later shard in ``plan`` (the run's plan, from the driver)."""
+        self.request = self.request.model_copy(update={"precision_plan": plan})
+
     def describe(self) -> dict[str, Any]:
         """What loading taught this worker (a benchmark's number of examples, …)."""
         return self.job.describe(self.request, self.state) if self.job.describe else {}

@@ -27,6 +27,7 @@ class Limits:
     max_audit_items: int = 2000  # texts, pairs or items one web audit may read
     max_resamples: int = 10_000  # bootstrap resamples and permutations of an audit
     max_compare_variants: int = 4
+    max_uploads: int = 200  # distinct uploaded files kept (each at most max_body_bytes)
     async_threshold: int = 16  # texts × methods above this run as a background job
 
 

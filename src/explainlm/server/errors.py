@@ -37,6 +37,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "a path or hub id instead of a model name"),
         (413, "request or text too large"),
         (429, "queue full (see Retry-After)"),
+        (507, "the server keeps as many uploaded files as it may"),
     )
 }
 

@@ -78,6 +78,19 @@ class ModelRegistry(LocalModels):
         """The configured causal language models (what-if infill, anchors, LM audits)."""
         return [n for n in self.names if self.kind_of(n) == "causal_lm"]
 
+    def first_causal_lm(self, purpose: str) -> str:
+        """The first configured causal LM: the default model of whatever ``purpose`` names (an
+        LM audit, a what-if search's infill); a one-line 400 saying what needed one when the
+        server offers none."""
+        lms = self.causal_lms()
+        if not lms:
+            raise ApiError(
+                400,
+                f"{purpose} needs a causal language model and this server offers none "
+                f"(its models: {', '.join(self.names)})",
+            )
+        return lms[0]
+
     def describe(self) -> list[dict[str, Any]]:
         """``GET /api/models``: name, whether it is loaded, and its kind (from its config)."""
         out = []

@@ -19,7 +19,7 @@ from explainlm.server.config import Limits, ServerConfig
 from explainlm.server.errors import ApiError
 from explainlm.server.jobs import Job, JobQueue, QueueFull
 from explainlm.server.models import ModelRegistry
-from explainlm.server.validate import refuse_paths
+from explainlm.server.validate import check_precision, refuse_paths
 from explainlm.services.base import ServiceContext, ServiceRequest
 
 
@@ -42,8 +42,10 @@ def server_state(request: Request) -> ServerState:
 
 
 def prepared(body: Any, state: ServerState) -> Any:
-    """The body with its model resolved to a configured name; file fields refused."""
+    """The body with its model resolved to a configured name; file fields and precisions other
+    than ``auto`` and ``fp32`` refused."""
     refuse_paths(body)
+    check_precision(body)
     return body.model_copy(update={"model": state.registry.check(body.model)})
 
 

@@ -25,8 +25,13 @@ def upload_dir() -> Path:
     return home_dir() / "uploads"
 
 
-def save_upload(name: str, content: str) -> str:
-    """Keep ``content`` as a file (content-addressed); returns its path."""
+def save_upload(name: str, content: str, max_files: int) -> str:
+    """Keep ``content`` as a file (content-addressed); returns its path.
+
+    At most ``max_files`` distinct files are kept (each request sends one, within the body limit,
+    so this bounds the disk the uploads take): a new one beyond that is refused (507); a file
+    the server already keeps is always accepted.
+    """
     suffix = Path(name).suffix.lower()
     if suffix not in FORMATS:
         raise ApiError(400, f"upload {name!r}: use a {', '.join(FORMATS)} file")
@@ -36,6 +41,14 @@ def save_upload(name: str, content: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}-{stem}{suffix}"
     if not path.exists():
+        kept = sum(1 for f in folder.iterdir() if f.suffix != ".part")
+        if kept >= max_files:
+            raise ApiError(
+                507,
+                f"upload {name!r}: this server keeps at most {max_files} uploaded files and has "
+                "that many; send a file it already has, or ask its operator to clear "
+                "$EXPLAINLM_HOME/uploads",
+            )
         tmp = path.with_suffix(path.suffix + ".part")
         tmp.write_text(content, encoding="utf-8")
         tmp.replace(path)

@@ -21,6 +21,38 @@ def refuse_paths(body: Any) -> None:
             raise ApiError(403, f"{name}: this server does not read or write files for requests")
 
 
+WEB_PRECISIONS = ("auto", "fp32")  # bf16 / int8 would make the server keep another copy of a model
+
+
+def check_precision(body: Any) -> None:
+    """A web request runs in ``auto`` (the server's own measured choice) or ``fp32``: a client
+    cannot make the server build and keep bf16 or int8 copies of the models it serves."""
+    precision = getattr(body, "precision", None)
+    if precision is not None and precision not in WEB_PRECISIONS:
+        raise ApiError(
+            400,
+            f"precision {precision!r}: this server takes {' or '.join(WEB_PRECISIONS)} "
+            "(auto uses the precision measured fastest on it)",
+        )
+    if getattr(body, "precision_plan", None) is not None:
+        raise ApiError(400, "precision_plan is recorded by the server when a run starts, not sent")
+
+
+def check_resumed_precision(run_id: str) -> None:
+    """A run resumed through the web asked for ``auto`` or ``fp32`` when it started (a run the
+    CLI started in bf16 or int8 is resumed with the CLI)."""
+    from explainlm.store import open_store
+
+    params = open_store().get_run(run_id).params
+    asked = (params.get("request") or params).get("precision", "fp32")
+    if asked not in WEB_PRECISIONS:
+        raise ApiError(
+            400,
+            f"run {run_id} runs in precision {asked!r}, which this server does not take; "
+            f"resume it with the CLI: explainlm explain --resume {run_id}",
+        )
+
+
 def check_texts(texts: Sequence[str], limits: Limits, what: str = "text") -> None:
     """Non-empty texts within the count and length limits (413 when too much)."""
     if not texts:

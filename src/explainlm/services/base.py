@@ -94,17 +94,46 @@ class ServiceRequest(BaseModel):
         (e.g. ``resume``, ``device``) on top; facts learnt while running are ignored."""
         spec = params.get("request") or params  # older runs: the spec and facts side by side
         fields = {k: v for k, v in spec.items() if k in cls.model_fields}
-        fields.update(settings_before_precision_policy(cls, spec))
+        fields.update(settings_of_older_runs(cls, spec))
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return build_request(cls, **fields)
 
 
-def settings_before_precision_policy(cls: type[BaseModel], spec: Mapping[str, Any]) -> dict:
-    """A run stored before the precision policy existed ran in float32: it resumes in float32
-    (not in today's ``auto``), so its resumed part is computed as its first part was."""
-    if "precision" in cls.model_fields and "precision" not in spec:
-        return {"precision": "fp32"}
-    return {}
+def settings_of_older_runs(cls: type[BaseModel], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run stored before today's defaults computed with, so that its resumed part is
+    computed as its first part was (not with the defaults of today).
+
+    The precision policy and KernelSHAP's ``sampling`` parameter came in one change; a stored
+    spec without ``precision`` was recorded before it. Such a run ran in float32 (not today's
+    ``auto``) and its ``kernel_shap`` drew coalitions i.i.d. by the Shapley kernel
+    (``sampling="kernel"``, not today's leverage-score default).
+
+    >>> from explainlm.services.explain import ExplainRequest
+    >>> settings_of_older_runs(ExplainRequest, {"methods": ["kernel_shap"], "params": {}})
+    {'precision': 'fp32', 'params': {'kernel_shap': {'sampling': 'kernel'}}}
+    >>> settings_of_older_runs(ExplainRequest, {"methods": ["kernel_shap"], "precision": "auto"})
+    {}
+    """
+    if "precision" not in cls.model_fields or "precision" in spec:
+        return {}
+    out: dict[str, Any] = {"precision": "fp32"}
+    methods = spec.get("methods") or []
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",")]
+    if "kernel_shap" in methods and "params" in cls.model_fields:
+        out["params"] = with_param(spec.get("params"), "kernel_shap", "sampling", "kernel")
+    return out
+
+
+def with_param(params: Any, method: str, name: str, value: Any) -> Any:
+    """Stored method parameters (a nested object, or the CLI's ``METHOD.NAME=VALUE`` strings)
+    with ``method.name`` set to ``value`` unless they set it."""
+    if isinstance(params, (list, tuple)):
+        given = any(str(p).startswith(f"{method}.{name}=") for p in params)
+        return list(params) if given else [*params, f"{method}.{name}={value}"]
+    out = {k: dict(v) for k, v in (params or {}).items()}
+    out.setdefault(method, {}).setdefault(name, value)
+    return out
 
 
 def absolute_path(value: str) -> str:

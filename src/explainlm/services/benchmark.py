@@ -26,7 +26,7 @@ from explainlm.services.base import (
     ServiceContext,
     ServiceRequest,
     json_safe,
-    settings_before_precision_policy,
+    settings_of_older_runs,
 )
 from explainlm.services.common import (
     DEFAULT_MODEL,
@@ -142,7 +142,7 @@ def stored_request(rec: Any) -> BenchmarkRequest:
     if "params" not in stored:  # runs recorded before the full spec was stored
         stored["params"] = {**stored.get("method_params", {}), **stored.get("metric_params", {})}
     fields = {k: v for k, v in stored.items() if k in BenchmarkRequest.model_fields}
-    fields.update(settings_before_precision_policy(BenchmarkRequest, stored))
+    fields.update(settings_of_older_runs(BenchmarkRequest, stored))
     return BenchmarkRequest.model_validate({**fields, "model": rec.model or DEFAULT_MODEL})
 
 
@@ -236,7 +236,7 @@ def benchmark_examples(
 ) -> BenchmarkResult:
     """Explain every example with every method, evaluate every metric, and summarise (the run is
     recorded before it waits for the model; ``auto``'s calibration runs first if it has none)."""
-    from explainlm.models.autotune import resolve_precision
+    from explainlm.services.precision_plan import pin_precision
 
     if not examples:
         raise UserError("no examples to benchmark")
@@ -255,8 +255,9 @@ def benchmark_examples(
     keys = [f"{i:06d}" for i in range(len(examples))]
     recording = ctx.recorded_run(request, model=request.model, resume=request.resume, extra=extra)
     with recording as run, ctx.model_lock(request.model):
-        # under the lock: auto may measure the model once (recorded with the result)
-        extra["precision_plan"] = resolve_precision(request.precision, classifier).to_dict()
+        # under the lock: auto may measure the model once; a resume runs the plan it started with
+        request = pin_precision(request, classifier, ctx, run)
+        extra["precision_plan"] = request.precision_plan
         if "auto" in request.methods:  # auto's stored per-model calibration (trust.md)
             from explainlm.services.calibration import ensure_calibration
 
@@ -309,7 +310,7 @@ def evaluate_chunk(
         request.methods,
         method_params=request.method_params,
         progress=progress,
-        precision=request.precision,
+        precision=request.pinned_precision(),
         max_batch_tokens=request.max_batch_tokens,
     )
     owner = [idx[j // len(request.methods)] for j in range(len(exps))]

@@ -113,11 +113,9 @@ def fails(doc: dict[str, Any]) -> str:
 
 
 def flagged_harmless(fairness: dict[str, Any]) -> str:
-    """'Harmless posts flagged as toxic' per group: false-positive rates with Wilson intervals
-    (a bootstrap interval of 0 of 12 would read [0%, 0%]), highest first; groups the audit
-    found too small for an interval are named as such."""
-    from explainlm.audits.stats import wilson_ci
-
+    """'Harmless posts flagged as toxic' per group: false-positive rates with the audit's Wilson
+    intervals (never [0%, 0%] for 0 of 12), highest first; groups the audit found too small for
+    an interval are named as such."""
     dims = fairness.get("dimensions") or []
     rows, small = [], []
     for g in dims[0]["groups"] if dims else []:
@@ -125,9 +123,7 @@ def flagged_harmless(fairness: dict[str, Any]) -> str:
         if fpr.get("value") is None:
             continue
         if fpr.get("ci"):
-            n = int(fpr["n"])
-            band = wilson_ci(round(fpr["value"] * n), n)
-            rows.append((fpr["value"], g["group"], band, n))
+            rows.append((fpr["value"], g["group"], tuple(fpr["ci"]), int(fpr["n"])))
         else:
             small.append(g["group"])
     if not rows:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from explainlm.errors import UserError
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
@@ -227,6 +228,33 @@ class PrecisionOptions(BaseModel):
         description="Token budget per pass (rows × padded length); None: the size measured for "
         f"this machine under precision auto, else {DEFAULT_MAX_BATCH_TOKENS}.",
     )
+    precision_plan: SkipJsonSchema[dict[str, Any] | None] = Field(
+        None,
+        description="The plan the run computes in, recorded when it starts (auto: what this "
+        "machine's measurement chose); a resume reuses it. Not an option: set by the run.",
+    )
+
+    @field_validator("precision_plan")
+    @classmethod
+    def _known_plan(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return None
+        from explainlm.models.precision import PrecisionPlan
+
+        try:
+            return PrecisionPlan(**v).to_dict()
+        except TypeError as e:
+            raise UserError(f"precision_plan: not a precision plan ({e})") from None
+
+    def pinned_precision(self) -> Any:
+        """What the passes run in: the recorded plan (a
+        :class:`~explainlm.models.precision.PrecisionPlan`) once the run has one, else
+        ``precision`` (resolved when the run starts, see :mod:`explainlm.services.precision_plan`)."""
+        if self.precision_plan is None:
+            return self.precision
+        from explainlm.models.precision import PrecisionPlan
+
+        return PrecisionPlan(**self.precision_plan)
 
 
 def gather_texts(

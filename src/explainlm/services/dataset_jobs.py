@@ -108,6 +108,9 @@ class DatasetJob:
     cluster does not take). ``input_paths(request)``: the input files a resume checks unchanged.
     ``finish(request, store, run_id, merged)``: records the merged result in the run store when
     every row succeeded (the statistics of an audit), returning additions to the run's summary.
+    ``plan_model(state)``: for jobs with a precision option, the task of a worker's state whose
+    model the run's precision plan is resolved on (once, by the first worker; every worker then
+    computes in it, see :mod:`explainlm.services.precision_plan`).
     """
 
     command: str
@@ -124,12 +127,17 @@ class DatasetJob:
     check: Callable[[Any], None] | None = None
     input_paths: Callable[[Any], list[str]] = lambda request: [getattr(request, "input", None)]
     finish: Callable[[Any, Any, str, Any], dict[str, Any]] | None = None
+    plan_model: Callable[[Any], Any] | None = None
 
     def store_item(self, row: int, record: dict[str, Any]) -> tuple[str, Any]:
         """The run store's item (key, value) of the record of input row ``row``."""
         if self.item is not None:
             return self.item(row, record)
         return record["key"], {k: v for k, v in record.items() if k not in ("row", "seq", "key")}
+
+
+def _itself(state: Any) -> Any:
+    return state
 
 
 def _load_task(request: Any, models: Any) -> Any:
@@ -191,6 +199,7 @@ JOBS.add(
         _explain_compute,
         _explain_merge,
         ("text", "method", "target", "label", "predicted", "units", "scores"),
+        plan_model=_itself,
     ),
 )
 JOBS.add(
@@ -203,6 +212,7 @@ JOBS.add(
         _predict_compute,
         _predict_merge,
         ("text", "label"),
+        plan_model=_itself,
     ),
 )
 
@@ -250,6 +260,7 @@ JOBS.add(
             {k: v for k, v in r.items() if k not in ("row", "seq")},
         ),
         check=_generate_check,
+        plan_model=_itself,
     ),
 )
 
@@ -319,6 +330,7 @@ JOBS.add(
         inputs="examples",
         describe=_benchmark_describe,
         item_kind=benchmark_service.ITEM_KIND,
+        plan_model=lambda state: state.classifier,
     ),
 )
 

@@ -31,6 +31,7 @@ from explainlm.services.common import (
     check_output_file,
     check_target_options,
 )
+from explainlm.services.precision_plan import pin_precision
 
 DEFAULT_METHODS = ["auto"]
 CHUNK = 64  # texts per explain() call and stored chunk
@@ -164,7 +165,7 @@ def explain_texts(
         truncation=request.truncate,
         progress=progress,
         mixed_precision=request.mixed_precision,
-        precision=request.precision,
+        precision=request.pinned_precision(),
         check=request.check,
     )
 
@@ -253,6 +254,7 @@ def run(request: ExplainRequest, ctx: ServiceContext) -> ExplainResult:
         ctx.model_lock(request.model),
     ):
         result.run_id = run.run_id
+        request = pin_precision(request, clf, ctx, run)  # a resume: the plan it started with
         if "auto" in request.methods:
             from explainlm.services.calibration import ensure_calibration
 

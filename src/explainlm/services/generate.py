@@ -31,6 +31,7 @@ from explainlm.services.common import (
     check_output_file,
     gather_texts,
 )
+from explainlm.services.precision_plan import pin_precision
 
 DEFAULT_METHODS = ["auto"]
 CHUNK = 16  # prompts per explain_generation() call and stored chunk
@@ -156,7 +157,7 @@ def attribute(
         method_params=auto_params(request.methods, request.params, request.forbid),
         max_batch_tokens=request.max_batch_tokens,
         progress=progress,
-        precision=request.precision,
+        precision=request.pinned_precision(),
         check=request.check,
     )
 
@@ -182,6 +183,7 @@ def run(request: GenerateRequest, ctx: ServiceContext) -> GenerateResult:
         ctx.model_lock(request.model),
         ctx.progress.stage_of("attributing", len(prompts)) as progress,
     ):
+        request = pin_precision(request, gen, ctx, run)
         done: list[Any] = []
         for start in range(0, len(prompts), request.chunk_size):
             chunk = prompts[start : start + request.chunk_size]

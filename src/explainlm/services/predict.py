@@ -16,6 +16,7 @@ from pydantic import Field
 
 from explainlm.services.base import ServiceContext, ServiceRequest, json_safe
 from explainlm.services.common import PrecisionOptions, TaskOptions, TextsInput
+from explainlm.services.precision_plan import pin_precision, resolve_plan
 
 CHUNK = 32  # texts per stored chunk (progress and cancellation points)
 
@@ -50,16 +51,11 @@ class PredictResult:
 
 
 def prepare(request: PredictRequest, clf: Any) -> tuple[Any, Any, dict[str, Any]]:
-    """The precision plan, the model variant it runs on and the ``predict`` keywords."""
-    from explainlm.models.autotune import resolve_precision
+    """The precision plan (the run's pinned one; a generator's measured as generation measures
+    it), the model variant it runs on and the ``predict`` keywords."""
     from explainlm.models.precision import model_kind, variant_task
 
-    if clf.task == "generator":  # measured as generation measures it: next-token scores
-        from explainlm.generation.scorer import NextTokenScorer
-
-        plan = resolve_precision(request.precision, NextTokenScorer(clf.wrapper))
-    else:
-        plan = resolve_precision(request.precision, clf)
+    plan = resolve_plan(request, clf)
     runner = variant_task(clf, model_kind(plan, "forward"))
     kw: dict[str, Any] = {"truncation": request.truncate}
     budget = request.max_batch_tokens or plan.forward_batch_tokens
@@ -98,7 +94,8 @@ def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
         ctx.progress.stage_of("predicting", len(texts)) as progress,
     ):
         result.run_id = run.run_id
-        prepared = prepare(request, clf)  # under the lock: auto may measure the model once
+        request = pin_precision(request, clf, ctx, run)  # under the lock: auto may measure once
+        prepared = prepare(request, clf)
         for start in range(0, len(texts), CHUNK):
             chunk = texts[start : start + CHUNK]
             out = predict_texts(request, clf, chunk, prepared)

@@ -42,7 +42,8 @@ BUILTIN_DATA = {
 SUMMARIES = {
     "fairness": "Do a classifier's decisions (or predictions you give in a column) differ between "
     "groups? Rates by group, disparate impact (four-fifths rule), equal-opportunity and "
-    "equalized-odds differences, with bootstrap CIs and permutation tests.",
+    "equalized-odds differences: rates with Wilson intervals, gaps with bootstrap CIs and "
+    "permutation tests.",
     "counterfactual": "Swap identity terms (he → she, names) in otherwise identical texts and "
     "compare the model's probability: the mean gap and the flip rate with CIs, by template and "
     "emotion, and the attribution the identity words get.",
@@ -152,7 +153,7 @@ def _checked(body: Any, state: ServerState, kind: str) -> Any:
         update["model"] = registry.check(body.model)  # default: the server's first
     if kind == "lm-bias":
         if body.model is None:
-            update["model"] = _first_lm(state)
+            update["model"] = registry.first_causal_lm("a language-model audit")
         if body.benchmark == "bold" and body.classifier is None:
             update["classifier"] = update["model"]  # the LM itself, zero-shot
         if body.max_new_tokens > limits.max_new_tokens:
@@ -160,14 +161,7 @@ def _checked(body: Any, state: ServerState, kind: str) -> Any:
     return body.model_copy(update=update)
 
 
-def _first_lm(state: ServerState) -> str:
-    lms = state.registry.causal_lms()
-    if not lms:
-        raise ApiError(400, "language-model audits need a causal LM; this server offers none")
-    return lms[0]
-
-
-def _data(body: Any, kind: str) -> tuple[Any, dict[str, str]]:
+def _data(body: Any, kind: str, max_uploads: int) -> tuple[Any, dict[str, str]]:
     """Built-in data by name, or the uploaded table saved; returns the body and uploaded names."""
     field, builtin = BUILTIN_DATA.get(kind, ("", []))
     if not field:
@@ -187,12 +181,12 @@ def _data(body: Any, kind: str) -> tuple[Any, dict[str, str]]:
                 403, f"{field}: this server does not read files; upload the table instead"
             )
         return body, {}
-    path = save_upload(body.upload.name, body.upload.content)
+    path = save_upload(body.upload.name, body.upload.content, max_uploads)
     return body.model_copy(update={field: path, "upload": None}), {path: body.upload.name}
 
 
 async def _audit(body: Any, state: ServerState, kind: str) -> Any:
-    body, names = _data(_checked(body, state, kind), kind)
+    body, names = _data(_checked(body, state, kind), kind, state.limits.max_uploads)
     return await run_service(state, body, NamedUploads(service, names), True)  # type: ignore[arg-type]
 
 

@@ -27,6 +27,8 @@ async def explain(
     body = prepared(body, state)
     if body.resume is None:
         v.check_texts(body.texts, state.limits)
+    else:
+        v.check_resumed_precision(body.resume)
     v.check_batch_tokens(body.max_batch_tokens, state.limits)
     v.check_methods(body.methods, body.params, state.limits)
     big = len(body.texts) * len(body.methods) > state.limits.async_threshold

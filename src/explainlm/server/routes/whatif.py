@@ -40,8 +40,9 @@ async def edit(body: EditBody, http: Request, state: ServerState = Depends(serve
     return await run_service(state, body, service, False, http)
 
 
-def _search(body: Any, state: ServerState, budget: tuple[str, int], needs_lm: bool) -> Any:
-    """Checks shared by the searches; the helper LM resolved to a configured causal LM."""
+def _search(body: Any, state: ServerState, budget: tuple[str, int], lm_use: str | None) -> Any:
+    """Checks shared by the searches; the helper LM resolved to a configured causal LM (default:
+    the first) when ``lm_use`` names what needs one (``None``: nothing does)."""
     body = prepared(body, state)
     v.check_texts(body.texts, state.limits)
     v.check_batch_tokens(body.max_batch_tokens, state.limits)
@@ -56,17 +57,10 @@ def _search(body: Any, state: ServerState, budget: tuple[str, int], needs_lm: bo
         if getattr(body, field, builtin) != builtin:
             raise ApiError(400, f"{field}: this server uses the built-in {builtin}")
     lm = body.lm
-    if needs_lm:
-        if lm is None:
-            lms = state.registry.causal_lms()
-            if not lms:
-                raise ApiError(
-                    400,
-                    "this search needs a causal language model and the server offers none: "
-                    "turn off the options that use one (llm candidates, fluency)",
-                )
-            lm = lms[0]
+    if lm is not None:
         lm = state.registry.check(lm)
+    elif lm_use is not None:
+        lm = state.registry.first_causal_lm(lm_use)
     return body.model_copy(update={"lm": lm})
 
 
@@ -77,8 +71,12 @@ async def counterfactual(
     """Counterfactuals: the fewest word edits that change the prediction (``explainlm
     counterfactual --json``); always a job. ``lm`` (default: the first causal LM) proposes
     replacements (source ``llm``) and scores fluency (``quality``)."""
-    needs_lm = "llm" in body.sources or body.quality
-    body = _search(body, state, ("max_queries", body.max_queries), needs_lm)
+    lm_use = (
+        "a counterfactual search with llm candidates or fluency scores"
+        if "llm" in body.sources or body.quality
+        else None
+    )
+    body = _search(body, state, ("max_queries", body.max_queries), lm_use)
     body = body.model_copy(update={"evaluate": [state.registry.check(m) for m in body.evaluate]})
     return await run_service(state, body, service, True)
 
@@ -88,5 +86,6 @@ async def anchor(body: AnchorBody, state: ServerState = Depends(server_state)) -
     """An anchor: words that keep the prediction whatever the others become, with the precision's
     confidence interval and the coverage (``explainlm anchor --json``); always a job."""
     samples = max(body.max_samples, body.validation_samples)
-    body = _search(body, state, ("max_samples", samples), body.perturbation == "llm")
+    lm_use = "an anchor search with llm perturbations" if body.perturbation == "llm" else None
+    body = _search(body, state, ("max_samples", samples), lm_use)
     return await run_service(state, body, service, True)
