@@ -69,6 +69,10 @@ def open_input(request: Any) -> tuple[Any, int]:
         kind = input_format(request.input)
         column = "text" if kind == "txt" else request.text_column
         ds = _read(request.input, kind, column)
+        if request.limit is not None:
+            ds = ds.limit(request.limit)
+        if kind != "parquet":  # a text format's schema is known once read: read it once
+            ds = ds.materialize()
         names = ds.schema().names
         if column not in names:
             raise UserError(f"{request.input}: no column {column!r} (columns: {', '.join(names)})")
@@ -77,10 +81,10 @@ def open_input(request: Any) -> tuple[Any, int]:
             ds = ds.rename_columns({column: "text"})
     elif texts:
         ds = ray.data.from_items([{"text": t} for t in texts])
+        if request.limit is not None:
+            ds = ds.limit(request.limit)
     else:
         raise UserError("no text given: pass TEXT arguments or --input FILE")
-    if request.limit is not None:
-        ds = ds.limit(request.limit)
     ds = ds.materialize()
     n = ds.count()
     if n == 0:
