@@ -17,6 +17,7 @@ time estimate from the throughput measured on earlier passes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,13 @@ from explainlm.engine.contract import item_torch_generator
 from explainlm.engine.prefix import class_scores_reusing_prefixes
 from explainlm.models.autotune import resolve_precision
 from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS, token_budget_batches
-from explainlm.models.precision import PrecisionPlan, model_kind, pass_context, variant_task
+from explainlm.models.precision import (
+    PrecisionPlan,
+    model_kind,
+    pass_context,
+    settle_close_calls,
+    variant_task,
+)
 from explainlm.models.wrapper import Batch, Encoding, eager_attention
 from explainlm.progress import Progress, as_progress
 from explainlm.targets import ClassTarget
@@ -115,6 +122,7 @@ class Engine(ClassificationContract, ContinuationScoring):
         self._label = ""  # what the passes are for (the method's name), shown in progress
         self._method: Any = None  # the method whose passes run now
         self._seconds_per_token: float | None = None
+        self.close_calls: list[int] = []  # items whose label was decided in float32 (auto)
         self._init_contract(reuse_scores)
 
     def _autocast(self, backward: bool = True) -> contextlib.AbstractContextManager[Any]:
@@ -136,10 +144,13 @@ class Engine(ClassificationContract, ContinuationScoring):
 
     # --------------------------------------------------------------- passes and progress
     @contextlib.contextmanager
-    def _pass(self, rows: int, tokens: int, backward: bool = False) -> Iterator[None]:
-        """One model pass: autocast, counted, timed (for estimates), and reported as progress."""
+    def _pass(
+        self, rows: int, tokens: int, backward: bool = False, planned: bool = True
+    ) -> Iterator[None]:
+        """One model pass: autocast (``planned``: the plan's), counted, timed (for estimates),
+        and reported as progress."""
         start = time.perf_counter()
-        with self._autocast(backward):
+        with self._autocast(backward) if planned else contextlib.nullcontext():
             yield
         cost = tokens * (BACKWARD_COST if backward else 1.0)
         rate = (time.perf_counter() - start) / max(cost, 1.0)
@@ -188,7 +199,9 @@ class Engine(ClassificationContract, ContinuationScoring):
     ) -> list[Item]:
         """Items from ready encodings; ``labels``/``foils`` fix each item's target class index."""
         self._stage("predicting", len(encodings), sum(len(e) for e in encodings))
-        scores = self._scores(encodings)
+        scores, self.close_calls = settle_close_calls(
+            self.precision, self._scores(encodings), lambda rows: self._fp32_scores(encodings, rows)
+        )
         idx, foil = self.target.indices(self.classifier.labels, scores)
         if labels is not None:
             idx = torch.tensor(list(labels))
@@ -223,6 +236,14 @@ class Engine(ClassificationContract, ContinuationScoring):
         if self.target.kind == "contrast":
             foil = torch.tensor([it.foil_idx for it in items], device=dev)
         return self.target.value(scores, idx, foil)
+
+    def _fp32_scores(self, encodings: Sequence[Encoding], rows: Sequence[int]) -> torch.Tensor:
+        """Class scores of ``encodings[rows]`` in float32 (a close call's label, see
+        :func:`~explainlm.models.precision.settle_close_calls`)."""
+        wrap = functools.partial(self._pass, planned=False)
+        return self.classifier.scores(
+            [encodings[i] for i in rows], self.max_batch_tokens, wrap=wrap
+        )
 
     def _scores(self, encodings: Sequence[Encoding]) -> torch.Tensor:
         """Class scores of many encodings (the classifier's batched loop, passes counted)."""

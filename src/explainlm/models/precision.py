@@ -190,3 +190,36 @@ def pass_context(plan: PrecisionPlan, kind: str, device: torch.device) -> Iterat
             yield
     else:
         yield
+
+
+# ------------------------------------------------------------------------------- close calls
+CLOSE_CALL = 0.05  # top-two class probabilities closer than this: the label is decided in fp32
+
+
+def close_calls(scores: torch.Tensor) -> list[int]:
+    """Rows whose two most probable classes are within :data:`CLOSE_CALL` of each other."""
+    if scores.shape[-1] < 2 or scores.shape[0] == 0:
+        return []
+    top = torch.softmax(scores.float(), -1).topk(2, dim=-1).values
+    return ((top[:, 0] - top[:, 1]) < CLOSE_CALL).nonzero().flatten().tolist()
+
+
+def settles_close_calls(plan: PrecisionPlan) -> bool:
+    """True when ``auto`` chose bf16/int8 forward passes (their close calls go to float32)."""
+    return plan.requested == "auto" and plan.forward != "fp32"
+
+
+def settle_close_calls(
+    plan: PrecisionPlan, scores: torch.Tensor, rescore: Any
+) -> tuple[torch.Tensor, list[int]]:
+    """Under ``auto`` with bf16/int8 forward passes, the close calls' scores from ``rescore(rows)``
+    (float32 passes): a reduced precision, admitted for moving class probabilities by at most
+    ~0.01, must not decide a label that float32 would decide otherwise. Returns the scores and
+    the rows re-scored. Explicit ``bf16``/``int8`` requests keep their own scores."""
+    if not settles_close_calls(plan):
+        return scores, []
+    rows = close_calls(scores)
+    if rows:
+        scores = scores.clone()
+        scores[rows] = rescore(rows).to(scores.dtype).to(scores.device)
+    return scores, rows

@@ -75,11 +75,18 @@ def predict_texts(
     """The predictions of ``texts`` (the unit a chunk or a Ray shard runs)."""
     import torch
 
-    from explainlm.models.precision import pass_context
+    from explainlm.models.precision import close_calls, pass_context, settles_close_calls
 
     plan, runner, kw = prepared or prepare(request, clf)
     with torch.no_grad(), pass_context(plan, "forward", clf.wrapper.device):  # autocast plans
-        return [p.to_dict() for p in runner.predict(list(texts), **kw)]
+        preds = runner.predict(list(texts), **kw)
+    if clf.task != "generator" and settles_close_calls(plan):  # labels fp32 would decide
+        rows = close_calls(torch.tensor([p.scores for p in preds]))
+        with torch.no_grad():
+            again = clf.predict([texts[i] for i in rows], **kw) if rows else []
+        for i, p in zip(rows, again, strict=True):
+            preds[i] = p
+    return [p.to_dict() for p in preds]
 
 
 def run(request: PredictRequest, ctx: ServiceContext) -> PredictResult:
