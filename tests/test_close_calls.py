@@ -74,6 +74,19 @@ def test_auto_decides_close_calls_in_float32(sharp_clf, texts) -> None:
     assert (got.argmax(-1)[close] == fp32.argmax(-1)[close]).all()
 
 
+def test_a_close_calls_target_value_is_the_planned_passes(sharp_clf, texts) -> None:
+    """Perturbation methods subtract variant values (planned precision) from the target value:
+    both come from the same precision, at the label float32 decided."""
+    auto = Engine(sharp_clf, precision=AUTO_INT8)
+    items = auto.prepare(texts)
+    int8 = item_scores(Engine(sharp_clf, precision="int8"), texts)
+    probs = np.exp(int8) / np.exp(int8).sum(-1, keepdims=True)
+    for it in items:
+        expected = probs[it.index, it.label_idx]  # the default target: the label's probability
+        assert it.target_value == pytest.approx(expected, abs=1e-6)
+    assert auto.close_calls  # some of them are close calls
+
+
 def test_explicit_int8_keeps_its_own_scores(sharp_clf, texts) -> None:
     engine = Engine(sharp_clf, precision="int8")
     item_scores(engine, texts)

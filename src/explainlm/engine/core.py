@@ -197,17 +197,21 @@ class Engine(ClassificationContract, ContinuationScoring):
         labels: Sequence[int] | None = None,
         foils: Sequence[int] | None = None,
     ) -> list[Item]:
-        """Items from ready encodings; ``labels``/``foils`` fix each item's target class index."""
+        """Items from ready encodings; ``labels``/``foils`` fix each item's target class index.
+
+        A close call under ``auto`` gets its scores (prediction, target) from float32, while its
+        target value stays the planned passes' own: the value perturbations are subtracted from."""
         self._stage("predicting", len(encodings), sum(len(e) for e in encodings))
+        planned = self._scores(encodings)
         scores, self.close_calls = settle_close_calls(
-            self.precision, self._scores(encodings), lambda rows: self._fp32_scores(encodings, rows)
+            self.precision, planned, lambda rows: self._fp32_scores(encodings, rows)
         )
         idx, foil = self.target.indices(self.classifier.labels, scores)
         if labels is not None:
             idx = torch.tensor(list(labels))
         if foils is not None:
             foil = torch.tensor(list(foils))
-        values = self.target.value(scores, idx, foil)
+        values = self.target.value(planned, idx, foil)
         items = [
             Item(
                 i,
