@@ -53,6 +53,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--resume", default=None, help="continue this stored run")
     ap.add_argument(
+        "--evaluate",
+        action="append",
+        default=[],
+        help="counterfactuals: evaluate this model on the contrast set (repeatable; with --resume "
+        "of a finished run, nothing is searched again)",
+    )
+    ap.add_argument(
         "--partial",
         default=None,
         help="write the results of the texts this stored run finished so far (an interrupted run)",
@@ -76,6 +83,8 @@ def main() -> None:
         fields.update(label_column="label", label_names=["negative", "positive"])
     if args.max_queries is not None:
         fields["max_queries"] = args.max_queries
+    if args.evaluate:
+        fields["evaluate"] = args.evaluate
     if args.max_samples is not None:
         fields["max_samples"] = args.max_samples
     if args.validation_samples is not None:
@@ -124,6 +133,12 @@ def main() -> None:
             print(f"  {k:<28} {cell}  (n={v['n']})")
         else:
             print(f"  {k:<28} {v}")
+    for cs in doc.get("contrast_sets", []):
+        print(f"  contrast set (editor {cs['editor']}) evaluated on {cs['model']}:")
+        print(f"    {cs['n_originals']} originals, {cs['n_contrast']} contrast examples")
+        for k in ("original_accuracy", "contrast_accuracy", "drop", "consistency"):
+            v = cs[k]
+            print(f"    {k:<26} {v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
     print(f"saved {out}")
 
 

@@ -195,6 +195,54 @@ def test_dataset_mode_resumes_an_interrupted_run(
     assert len(json.loads(exported.read_text())["items"]) == 5
 
 
+def test_a_finished_run_resumed_with_evaluate_builds_its_contrast_set(
+    capsys, monkeypatch: pytest.MonkeyPatch, lexicon_bert_dir: Path, tmp_path: Path
+) -> None:
+    from explainlm.whatif.counterfactuals import CounterfactualGenerator
+
+    data = tmp_path / "d.tsv"
+    rows = [
+        ("the film was dull and the plot was boring .", "negative"),
+        ("a wonderful , touching story .", "positive"),
+        ("i thought the acting was bad", "positive"),  # a gold label the model gets wrong
+    ]
+    data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    args = ["counterfactual", "-i", data, "--text-column", "sentence", "--label-column", "label",
+            "--model", lexicon_bert_dir, "--sources", "embedding,delete", "--no-quality"]  # fmt: skip
+    first = cli_json(capsys, *args)
+    assert "contrast_sets" not in first
+
+    def no_search(*a: object, **k: object) -> None:
+        raise AssertionError("a finished run searched again")
+
+    monkeypatch.setattr(CounterfactualGenerator, "generate", no_search)
+    report = tmp_path / "cf.html"
+    again = cli_json(capsys, "counterfactual", "--resume", first["run_id"],
+                     "--evaluate", lexicon_bert_dir, "--html", report)  # fmt: skip
+    html = report.read_text()
+    assert "Contrast sets" in html and "by construction" in html
+    assert again["run_id"] == first["run_id"] and again["results"] == first["results"]
+    (cs,) = again["contrast_sets"]
+    # independently: the editor's labels from `predict`, its counterfactuals as the contrast set
+    predicted = predict_labels(capsys, lexicon_bert_dir, [t for t, _ in rows])
+    kept = [i for i, (r, (_, gold)) in enumerate(zip(first["results"], rows, strict=True))
+            if r["label"] == gold and r["counterfactuals"]]  # fmt: skip
+    assert kept and cs["n_originals"] == len(kept)
+    assert cs["n_contrast"] == sum(len(first["results"][i]["counterfactuals"]) for i in kept)
+    expected_acc = sum(predicted[i] == rows[i][1] for i in kept) / len(kept)
+    assert cs["original_accuracy"]["mean"] == pytest.approx(expected_acc)
+    assert cs["contrast_accuracy"]["mean"] == 1.0  # the editor, by construction
+    assert [e["predicted"] for e in cs["originals"]] == [predicted[i] for i in kept]
+    assert all(e["predicted"] == e["label"] for e in cs["examples"])
+    rec = open_store().get_run(first["run_id"])
+    assert rec.status == "finished" and rec.params["evaluate"] == [str(lexicon_bert_dir)]
+    assert rec.params["request"]["evaluate"] == [str(lexicon_bert_dir)]
+    assert (
+        open_store().get_run(first["run_id"]).summary["contrast_sets"][0]["n_contrast"]
+        == (cs["n_contrast"])
+    )
+
+
 # ------------------------------------------------------------------------------- service
 def test_page_requests_predict_explain_and_edit(lexicon_bert_dir: Path) -> None:
     from whatif_support import lexicon_prob

@@ -73,3 +73,42 @@ def test_counterfactual_on_the_builtin_llm_flips_it() -> None:
         assert p.label == c.label != r.label
         assert p.probs[c.label] == pytest.approx(c.probs[c.label], abs=1e-4)
         assert c.perplexity is not None and c.perplexity > 1
+
+
+CONTRAST = sorted((RESULTS / "contrast").glob("*.json.gz")) if RESULTS.is_dir() else []
+
+
+@pytest.mark.parametrize("path", CONTRAST, ids=[p.name for p in CONTRAST])
+def test_contrast_set_numbers_follow_from_its_examples(path: Path) -> None:
+    """The automatic contrast sets in RESULTS: the same counterfactuals as the saved run, and each
+    accuracy recomputed (closed form) from the listed examples and the evaluated model's labels."""
+    doc = _load(path)
+    original = _load(RESULTS / path.name)
+    assert doc["results"] == original["results"] and doc["contrast_sets"]
+    gold = {r["text"]: r["label"] for r in doc["results"]}
+    for cs in doc["contrast_sets"]:
+        per: dict[int, list[bool]] = {}
+        for e in cs["examples"]:
+            per.setdefault(e["index"], []).append(e["predicted"] == e["label"])
+        ok = {o["index"]: o["predicted"] == o["label"] for o in cs["originals"]}
+        assert sorted(per) == sorted(ok) and len(ok) == cs["n_originals"]
+        assert all(gold[o["text"]] == o["label"] for o in cs["originals"])  # editor was right
+        acc = sum(ok.values()) / len(ok)
+        contrast = sum(sum(v) / len(v) for v in per.values()) / len(per)
+        assert cs["original_accuracy"]["mean"] == pytest.approx(acc)
+        assert cs["contrast_accuracy"]["mean"] == pytest.approx(contrast)
+        assert cs["drop"]["mean"] == pytest.approx(acc - contrast)
+
+
+@pytest.mark.real
+def test_contrast_set_predictions_are_the_models_own() -> None:
+    """A sample of the built-in LLM's labels on MiniLM's contrast set, re-predicted independently."""
+    path = RESULTS / "contrast" / "minilm-sst2-counterfactual-200.json.gz"
+    if not path.exists():
+        pytest.skip("no saved contrast set")
+    (cs,) = [c for c in _load(path)["contrast_sets"] if c["model"] == "smollm2-135m"]
+    sample = cs["examples"][::13]
+    clf = load_model("smollm2-135m", device="cpu")
+    assert [p.label for p in clf.predict([e["text"] for e in sample])] == [
+        e["predicted"] for e in sample
+    ]

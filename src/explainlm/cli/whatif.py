@@ -79,8 +79,9 @@ def _execute(cls: Any, fields: dict[str, Any], resume: str | None, device: str |
     store = open_store()
     if resume:  # the run's own settings win: nothing has to be repeated on the command line
         rec = store.get_run(resume)
+        given = {k: fields[k] for k in cls.finish_only if fields.get(k)}  # e.g. new --evaluate
         fields = {k: v for k, v in rec.params.items() if k in cls.model_fields}
-        fields["resume"] = rec.run_id
+        fields.update(given, resume=rec.run_id)
     request = build_request(cls, **fields)
     ctx = ServiceContext(
         store=store, progress=TerminalProgress(), models=LocalModels(device), source="cli"
@@ -97,11 +98,13 @@ def _execute(cls: Any, fields: dict[str, Any], resume: str | None, device: str |
 def _finish(result: Any, as_json: bool, html: str | None, render: Any, section: Any) -> None:
     if html:
         from explainlm.report.html import page, write_path
-        from explainlm.whatif.html import CSS, summary_table
+        from explainlm.whatif.html import CSS, contrast_section, summary_table
 
         sections = [f"<style>{CSS}</style>"]
         if len(result.items) > 1:
             sections.append("<h2>Summary</h2>" + summary_table(result.summary))
+        if result.extra.get("contrast_sets"):
+            sections.append(contrast_section(result.extra["contrast_sets"]))
         sections.append(section(result.items))
         title = {"counterfactual": "Counterfactuals", "attack": "Adversarial examples"}.get(
             result.kind, "Anchors"
@@ -150,7 +153,8 @@ def counterfactual_cmd(
         list[str] | None,
         typer.Option(
             "--evaluate",
-            help="Model to evaluate on the contrast set (repeatable; needs --label-column).",
+            help="Model to evaluate on the contrast set (repeatable; needs --label-column; with "
+            "--resume, the finished run's counterfactuals are evaluated, nothing is searched again).",
         ),
     ] = None,
     input_file: InputOpt = None,

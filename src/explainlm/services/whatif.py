@@ -109,6 +109,18 @@ def _job_run(req: TextsRequest, ctx: ServiceContext) -> AbstractContextManager[R
     return ctx.recorded_run(req, model=req.model, resume=rec.run_id)
 
 
+def _record_finish_options(req: TextsRequest, ctx: ServiceContext, run_id: str) -> None:
+    """A resumed run stores the finish-only options it is summarised with (e.g. ``evaluate``)."""
+    rec = ctx.store.get_run(run_id)
+    new = {k: getattr(req, k) for k in req.finish_only}
+    if all(rec.params.get(k) == v for k, v in new.items()):
+        return
+    params = {**rec.params, **new}
+    if isinstance(params.get("request"), dict):
+        params["request"] = {**params["request"], **new}
+    ctx.store.update_params(run_id, params)
+
+
 def _dataset_job(req: TextsRequest, ctx: ServiceContext, worker_of: Any) -> Any:
     from explainlm.whatif.jobs import WhatIfRun, key, run_chunks
 
@@ -116,6 +128,8 @@ def _dataset_job(req: TextsRequest, ctx: ServiceContext, worker_of: Any) -> Any:
     n = len(inputs.texts)
     with _job_run(req, ctx) as run:
         store = ctx.store if run.store is not None else None
+        if store is not None and req.resume:
+            _record_finish_options(req, ctx, run.run_id)
         done = store.get_items(run.run_id, req.command) if store is not None else {}
         todo = [i for i in range(n) if key(i) not in done]
         with ctx.models.lock(req.model):

@@ -51,9 +51,14 @@ class TextsRequest(ServiceRequest):
             raise ValueError("duplicate zero-shot labels")
         return self
 
+    #: options used only when the finished texts are summarised: a resume may change them (a
+    #: finished run resumed with new ones is summarised again, nothing is searched twice)
+    finish_only: ClassVar[tuple[str, ...]] = ()
+
     def job_spec(self) -> dict[str, Any]:
         """What must match for a run to be resumed with this request."""
-        return {k: v for k, v in self.spec().items() if k not in ("resume", "chunk_size")}
+        skip = ("resume", "chunk_size", *self.finish_only)
+        return {k: v for k, v in self.spec().items() if k not in skip}
 
 
 def _positive_budget(what: str, v: int) -> int:
@@ -64,6 +69,7 @@ def _positive_budget(what: str, v: int) -> int:
 
 class CounterfactualRequest(TextsRequest):
     command: ClassVar[str] = "counterfactual"
+    finish_only: ClassVar[tuple[str, ...]] = ("evaluate",)
     target: str | None = None
     margin: float | None = Field(None, gt=0, le=1)
     n: int = Field(3, ge=1, le=50)

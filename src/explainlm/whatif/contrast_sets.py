@@ -75,6 +75,8 @@ def evaluate_contrast_set(
 
     Only originals with at least one contrast example count (paired comparison): ``drop`` is the
     mean over them of (correct on the original − share correct on its contrast examples).
+    ``originals`` and ``examples`` list every text with its gold/assumed label and the evaluated
+    model's prediction (to read the mistakes, or re-check the numbers).
     """
     examples = contrast_set(results, gold)
     if not examples:
@@ -85,12 +87,12 @@ def evaluate_contrast_set(
     idx = sorted({e["index"] for e in examples})
     orig_probs = oracle.probs([results[i].text for i in idx])
     cf_probs = oracle.probs([e["text"] for e in examples])
-    orig_ok = {
-        i: labels[int(np.argmax(p))] == gold[i] for i, p in zip(idx, orig_probs, strict=True)
-    }
+    orig_pred = {i: labels[int(np.argmax(p))] for i, p in zip(idx, orig_probs, strict=True)}
+    orig_ok = {i: orig_pred[i] == gold[i] for i in idx}
     per_text: dict[int, list[bool]] = {i: [] for i in idx}
-    for e, p in zip(examples, cf_probs, strict=True):
-        per_text[e["index"]].append(labels[int(np.argmax(p))] == e["label"])
+    cf_pred = [labels[int(np.argmax(p))] for p in cf_probs]
+    for e, pred in zip(examples, cf_pred, strict=True):
+        per_text[e["index"]].append(pred == e["label"])
     a = [float(orig_ok[i]) for i in idx]
     c = [float(np.mean(per_text[i])) for i in idx]
     consistent = [float(orig_ok[i] and all(per_text[i])) for i in idx]
@@ -108,4 +110,12 @@ def evaluate_contrast_set(
         "drop": ci([x - y for x, y in zip(a, c, strict=True)], seed=seed),
         "consistency": ci(consistent, seed=seed),
         "notes": notes,
+        "originals": [
+            {"index": i, "text": results[i].text, "label": gold[i], "predicted": orig_pred[i]}
+            for i in idx
+        ],
+        "examples": [
+            {"index": e["index"], "text": e["text"], "label": e["label"], "predicted": pred}
+            for e, pred in zip(examples, cf_pred, strict=True)
+        ],
     }

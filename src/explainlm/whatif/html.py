@@ -146,3 +146,34 @@ def _edits(ds: Sequence[Mapping[str, Any]]) -> list[Any]:
     from explainlm.whatif.text import Edit
 
     return [Edit.from_dict(dict(d)) for d in ds]
+
+
+def contrast_section(contrast_sets: Sequence[Mapping[str, Any]], max_mistakes: int = 50) -> str:
+    """Each evaluated model's accuracy on the originals and on the contrast set, and its mistakes."""
+    parts = [
+        "<h2>Contrast sets</h2><p class='wi-meta'>Each edited text is assumed to carry the label "
+        "the editor was moved to (Gardner et al. 2020): read a sample of the edits before trusting "
+        "the drop.</p>"
+    ]
+    for cs in contrast_sets:
+        parts.append(
+            f"<h3>{_e(cs['model'])} <span class='wi-meta'>editor {_e(cs['editor'])} · "
+            f"{cs['n_originals']} originals · {cs['n_contrast']} edited texts</span></h3>"
+        )
+        keys = ("original_accuracy", "contrast_accuracy", "drop", "consistency")
+        parts.append(summary_table({k: cs[k] for k in keys}))
+        parts.extend(f"<p class='wi-meta'>{_e(n)}</p>" for n in cs.get("notes", []))
+        wrong = [e for e in cs.get("examples", []) if e["predicted"] != e["label"]]
+        if not wrong:
+            continue
+        rows = "".join(
+            f"<tr><td>{_e(e['text'])}</td><td>{_e(e['label'])}</td><td>{_e(e['predicted'])}</td></tr>"
+            for e in wrong[:max_mistakes]
+        )
+        more = len(wrong) - max_mistakes
+        tail = f"<p class='wi-meta'>… and {more} more</p>" if more > 0 else ""
+        parts.append(
+            f"<h4>Mistakes on the contrast set ({len(wrong)})</h4><table><tr><th>edited text</th>"
+            f"<th>assumed label</th><th>predicted</th></tr>{rows}</table>{tail}"
+        )
+    return "".join(parts)
