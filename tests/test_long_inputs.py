@@ -232,3 +232,37 @@ def test_benchmark_progress_moves_inside_a_chunk(tiny_bert_dir: Path, tmp_path: 
     benchmark.run(req, ServiceContext(store=None, progress=Watch()))
     inside = {round(f, 3) for f in seen if 0 < f < 1}
     assert len(inside) >= 3, sorted(inside)  # several steps inside the single chunk
+
+
+def test_prefix_reuse_is_taken_only_where_its_passes_are_predicted_cheaper(
+    zero_shot, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """With the precision plan's measured per-pass overhead, the engine reuses prefixes where the
+    reuse plan (more, smaller passes) costs less than full forwards: always at no overhead, never
+    for a short text at a huge one, still for a long text at a bf16-like ~200 tokens a pass. Both
+    ways give the same scores."""
+    from explainlm.engine import prefix
+    from explainlm.models.precision import PrecisionPlan
+
+    short = "the film was good but the plot dragged on and on"
+    model = zero_shot.wrapper.model
+
+    def run(text: str, overhead: float | None):  # type: ignore[no-untyped-def]
+        plan = PrecisionPlan(pass_overhead_tokens=overhead)
+        return _tokens_run(
+            model,
+            lambda: explain([text], zero_shot, ["occlusion"], precision=plan, check=False)[0],
+        )
+
+    reuse, reuse_tokens = run(short, 0.0)
+    full_forced, forced_tokens = run(short, 1e6)
+    monkeypatch.setattr(prefix, "REUSE_PREFIXES", False)
+    full, full_tokens = run(short, None)
+    long_full, long_full_tokens = run(LONG, None)
+    monkeypatch.setattr(prefix, "REUSE_PREFIXES", True)
+    assert reuse_tokens < full_tokens and forced_tokens == full_tokens
+    assert full_forced.scores == pytest.approx(full.scores, abs=1e-6)
+    assert reuse.scores == pytest.approx(full.scores, abs=2e-5)
+    long_reuse, long_tokens = run(LONG, 200.0)
+    assert long_tokens < 0.75 * long_full_tokens
+    assert long_reuse.scores == pytest.approx(long_full.scores, abs=2e-5)

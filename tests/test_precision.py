@@ -129,6 +129,8 @@ def test_auto_measures_once_and_caches_per_machine(bert_clf, monkeypatch) -> Non
     measured = entry["measured"]
     fwd, bwd = cal.candidates(bert_clf.wrapper.device)
     assert set(measured["forward"]) == set(fwd) and set(measured["backward"]) == set(bwd)
+    assert plan.pass_overhead_tokens == measured["pass_overhead_tokens"] >= 0.0
+    assert entry["version"] == cal.CACHE_VERSION
     # an engine on auto takes the measured pass sizes
     engine = Engine(bert_clf, precision="auto", max_batch_tokens=None)
     assert engine.max_batch_tokens == plan.max_batch_tokens
@@ -141,6 +143,12 @@ def test_auto_measures_once_and_caches_per_machine(bert_clf, monkeypatch) -> Non
     finally:
         torch.set_num_threads(threads)
     assert len(calls) == 2
+    # an entry an older version measured (no per-pass overhead) is measured again
+    entries = json.loads(cal.cache_path().read_text())
+    for e in entries.values():
+        e.pop("version")
+    cal.cache_path().write_text(json.dumps(entries))
+    assert cal.resolve_precision("auto", bert_clf).source == "measured" and len(calls) == 3
 
 
 def test_decision_rule() -> None:

@@ -55,7 +55,7 @@ def cache(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any, PrecisionPlan], Non
     monkeypatch.setattr(cal, "measure", lambda task: pytest.fail("measured: the cache answers"))
 
     def write(task: Any, plan: PrecisionPlan) -> None:
-        entry = {"plan": plan.to_dict(), "measured": {}, "date": 0.0}
+        entry = {"plan": plan.to_dict(), "measured": {}, "date": 0.0, "version": cal.CACHE_VERSION}
         cal.cache_path().parent.mkdir(parents=True, exist_ok=True)
         cal.cache_path().write_text(json.dumps({cal._cache_key(task): entry}))
         assert cal.resolve_precision("auto", task).mode("forward") == plan.mode("forward")

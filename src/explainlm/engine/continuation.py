@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.engine.prefix import suffix_cost
+from explainlm.engine.prefix import ReusePlan, plan_reuse, shared_prefix_length, suffix_cost
 from explainlm.errors import UserError
 from explainlm.models.batching import token_budget_batches
 from explainlm.models.generation import continuation_logits
@@ -49,6 +49,7 @@ class ContinuationScoring:
         references: Sequence[int] | None = None,
         min_shared_prefix: int = MIN_SHARED_PREFIX,
         reads: Reads | None = None,
+        reuse: bool | None = None,
     ) -> list[np.ndarray]:
         """log p of every continuation token after its context, many sequences per pass.
 
@@ -64,6 +65,8 @@ class ContinuationScoring:
         reuse (a reference names itself): an ablated prompt equals its unablated reference up to the
         first removed token, so only the rest is run (:meth:`_reusing_prefixes`). Without it, rows
         that all share a prefix of ``min_shared_prefix`` tokens or more reuse that prefix.
+        Prefixes are reused where :meth:`reuse_pays` predicts it faster (``reuse=True``: the
+        caller decided so already).
         """
         w = self.forward_wrapper
         contexts = [c if len(c) else self._start_context(c) for c in contexts]
@@ -75,11 +78,16 @@ class ContinuationScoring:
                 references = [0] * len(contexts)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
         tokens = sum(lengths)
-        if w.is_decoder and references is not None:  # the estimate counts what runs: suffixes
+        plan = None
+        if w.is_decoder and references is not None:
+            plan = self.reuse_plan(contexts, continuations, references)
+            if not (reuse or self.reuse_pays(plan, lengths, self.max_batch_tokens)):
+                plan = None
+        if plan is not None:  # the estimate counts what runs: suffixes
             tokens = suffix_cost(contexts, continuations, references)
         self._stage("scoring continuations", len(contexts), tokens)
-        if w.is_decoder and references is not None:
-            return self._reusing_prefixes(contexts, continuations, alternatives, references, reads)
+        if plan is not None:
+            return self._reusing_prefixes(plan, contexts, continuations, alternatives, reads)
         out: list[np.ndarray] = [np.zeros(0)] * len(contexts)
         for i, logits in continuation_logits(
             w, contexts, continuations, self.max_batch_tokens, wrap=self._pass
@@ -109,52 +117,53 @@ class ContinuationScoring:
             word_ids=[-1],
         )
 
-    def _reusing_prefixes(
+    def reuse_plan(
         self,
         contexts: Sequence[Encoding],
         continuations: Sequence[Sequence[int]],
-        alternatives: Sequence[Sequence[int]] | None,
         references: Sequence[int],
+    ) -> ReusePlan:
+        """The passes :meth:`_reusing_prefixes` runs (:func:`~explainlm.engine.prefix.plan_reuse`)."""
+        return plan_reuse(contexts, continuations, references, self.max_batch_tokens)
+
+    def reuse_pays(self, plan: ReusePlan, full_lengths: Sequence[int], budget: int) -> bool:
+        """Whether reusing prefixes (``plan``) is predicted faster than full forwards of rows of
+        ``full_lengths`` in passes of ``budget`` tokens.
+
+        Each plan costs its padded tokens plus a fixed cost per pass: the per-pass overhead the
+        precision plan measured (``pass_overhead_tokens``, in tokens of the forward precision; a
+        bf16 pass on CPU costs as much as a few hundred tokens however small it is). Without a
+        measurement prefixes are reused (they never run more tokens).
+        """
+        overhead = getattr(getattr(self, "precision", None), "pass_overhead_tokens", None)
+        if overhead is None:
+            return True
+        full = sum(
+            len(idx) * max(full_lengths[i] for i in idx) + overhead
+            for idx in token_budget_batches(full_lengths, budget)
+        )
+        return plan.cost(overhead) <= full
+
+    def _reusing_prefixes(
+        self,
+        plan: ReusePlan,
+        contexts: Sequence[Encoding],
+        continuations: Sequence[Sequence[int]],
+        alternatives: Sequence[Sequence[int]] | None,
         reads: Reads | None = None,
     ) -> list[np.ndarray]:
-        """:meth:`continuation_logprobs` with every row's prefix taken from its reference's KV cache.
-
-        Reference rows run in full (right-padded, so positions need no shift) and keep their keys
-        and values. Row r then starts at ``c_r`` = the length of its common prefix with the
-        reference (at most its context length − 1, the first position whose logits it needs): its
-        batch cache holds the reference's first ``c_r`` positions, left-padded to the batch's
-        largest ``c_r``, and only its suffix runs (right-padded, position ids from ``c_r``). So no
-        row recomputes anything its reference already computed. Rows are sorted by suffix length;
-        the budget counts suffix tokens plus a quarter of the cached prefix (memory). References
-        are processed in waves so that only a few budgets' worth of caches is alive.
-        """
+        """:meth:`continuation_logprobs` with every row's prefix taken from its reference's KV cache
+        (:meth:`reuse_plan`): a row's batch cache holds its reference's first ``c_r`` positions,
+        left-padded to the batch's largest ``c_r``, and only its suffix runs (right-padded,
+        position ids from ``c_r``)."""
         w = self.forward_wrapper
-        n = len(contexts)
-        if len(references) != n:
-            raise ValueError("references needs one entry per row")
-        seqs = [list(c.input_ids) + list(k) for c, k in zip(contexts, continuations, strict=True)]
-        refs = sorted({int(r) for r in references})
-        for r in refs:
-            if references[r] != r:
-                raise ValueError(f"row {r} is a reference, so it must reference itself")
-        out: list[np.ndarray] = [np.zeros(0)] * n
-        starts = [0] * n
-        for i, r in enumerate(references):
-            if i != r:
-                common = shared_prefix_length([seqs[i], seqs[r]]) if seqs[i] and seqs[r] else 0
-                starts[i] = max(0, min(common, len(contexts[i]) - 1, len(seqs[r])))
-        dependents: dict[int, list[int]] = {r: [] for r in refs}
-        for i, r in enumerate(references):
-            if i != r:
-                dependents[int(r)].append(i)
-        for wave in _waves(refs, [len(seqs[r]) for r in refs], self.max_batch_tokens):
+        seqs, starts, references = plan.seqs, plan.starts, plan.references
+        out: list[np.ndarray] = [np.zeros(0)] * len(seqs)
+        for full, batches in plan.waves:
             cache = self._reference_pass(
-                wave, contexts, continuations, seqs, (alternatives, reads), out
+                full, contexts, continuations, seqs, (alternatives, reads), out
             )
-            rows = sorted(
-                (i for r in wave for i in dependents[r]), key=lambda i: starts[i] - len(seqs[i])
-            )
-            for idx in _prefix_batches(rows, starts, [len(x) for x in seqs], self.max_batch_tokens):
+            for idx in batches:
                 cut = [starts[i] for i in idx]
                 width = max(len(seqs[i]) - c for i, c in zip(idx, cut, strict=True))
                 past_len = max(cut)
@@ -181,7 +190,7 @@ class ContinuationScoring:
 
     def _reference_pass(
         self,
-        wave: Sequence[int],
+        batches: Sequence[Sequence[int]],
         contexts: Sequence[Encoding],
         continuations: Sequence[Sequence[int]],
         seqs: Sequence[Sequence[int]],
@@ -192,8 +201,7 @@ class ContinuationScoring:
         w = self.forward_wrapper
         alternatives, reads = extra
         caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        for idx in token_budget_batches([len(seqs[r]) for r in wave], self.max_batch_tokens):
-            rows = [wave[j] for j in idx]
+        for rows in batches:
             width = max(len(seqs[r]) for r in rows)
             ids = torch.full((len(rows), width), w.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -272,60 +280,6 @@ def _returned_cache(res: Any) -> Any:
 
 def _row(values: Sequence[Any] | None, i: int) -> Any:
     return None if values is None else values[i]
-
-
-def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the token prefix all sequences share, leaving every one at least one own token."""
-    if not sequences:
-        return 0
-    first = sequences[0]
-    n = min(len(x) for x in sequences) - 1
-    k = 0
-    while k < n and all(x[k] == first[k] for x in sequences):
-        k += 1
-    return max(k, 0)
-
-
-def _waves(refs: Sequence[int], lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Consecutive groups of reference rows holding about ``4 × budget`` cached tokens each."""
-    waves: list[list[int]] = [[]]
-    total = 0
-    for r, n in zip(refs, lengths, strict=True):
-        if waves[-1] and total + n > 4 * budget:
-            waves.append([])
-            total = 0
-        waves[-1].append(r)
-        total += n
-    return [w for w in waves if w]
-
-
-def _prefix_batches(
-    rows: Sequence[int],
-    starts: Sequence[int],
-    lengths: Sequence[int],
-    budget: int,
-    max_padding: float = 0.2,
-) -> list[list[int]]:
-    """Greedy batches of rows sorted by suffix length (longest first).
-
-    A batch costs rows × (widest suffix + largest cached prefix / 4) and stays within ``budget``;
-    a row whose suffix is more than ``max_padding`` shorter than the batch's widest starts a new
-    batch (suffixes range from a few tokens to the whole prompt, and padding is wasted compute).
-    """
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    for i in rows:
-        trial = [*cur, i]
-        width = max(lengths[j] - starts[j] for j in trial)
-        cost = len(trial) * (width + max(starts[j] for j in trial) // 4)
-        ragged = lengths[i] - starts[i] < (1 - max_padding) * width
-        if cur and (cost > budget or ragged):
-            batches.append(cur)
-            trial = [i]
-        cur = trial
-    if cur:
-        batches.append(cur)
-    return batches
 
 
 def _cache_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:

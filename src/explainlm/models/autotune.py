@@ -14,7 +14,10 @@ How ``auto`` decides (see docs/performance.md):
    if it is at least :data:`SPEEDUP_MARGIN` times faster, and a forward candidate only if its class
    probabilities on a few fixed sentences (:data:`AGREEMENT_TEXTS`, in the task's template) stay
    within :data:`MAX_PROB_DIFF` of float32's. Then the pass size (rows × padded tokens) is chosen
-   among :data:`BUDGETS` for the chosen gradient and forward precisions.
+   among :data:`BUDGETS` for the chosen gradient and forward precisions, and the fixed cost of one
+   forward pass is measured (a one-row pass, in tokens' worth): the engine weighs it when it
+   decides whether reusing KV-cached prefixes beats full forwards (:mod:`explainlm.engine.prefix`).
+   Entries measured by an older version (:data:`CACHE_VERSION`) are measured again.
 3. ``EXPLAINLM_PRECISION`` (``fp32``, ``bf16``, ``int8``) pins what ``auto`` means on a machine
    without measuring (the test suite pins ``fp32``: its reference comparisons are float32).
 4. The cache key is the machine (CPU model or GPU name, the relevant CPU flags, torch version and
@@ -65,6 +68,7 @@ MEASURE_BUDGET = 2048
 SEQ_LEN = 32  # tokens per synthetic row: a typical sentence inside its template
 ROUNDS = 2
 CACHE_FILE = "autotune.json"
+CACHE_VERSION = 2  # 2: the per-pass overhead is measured
 CPU_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
 
@@ -166,7 +170,7 @@ def resolve_precision(
         )
     key = _cache_key(task)
     entries = _load_cache()
-    if key in entries and not refresh:
+    if key in entries and entries[key].get("version") == CACHE_VERSION and not refresh:
         return PrecisionPlan(**{**entries[key]["plan"], "source": "cached"})
     log.warning(
         "precision auto: measuring %s on this machine once (cached in %s; about a minute)",
@@ -175,7 +179,12 @@ def resolve_precision(
     )
     measured = measure(task)
     plan = decide(measured, bf16_hardware(device), device)
-    entries[key] = {"plan": plan.to_dict(), "measured": measured, "date": time.time()}
+    entries[key] = {
+        "plan": plan.to_dict(),
+        "measured": measured,
+        "date": time.time(),
+        "version": CACHE_VERSION,
+    }
     _save_cache(entries)
     return plan
 
@@ -214,6 +223,7 @@ def decide(measured: dict[str, Any], bf16: str | None, device: torch.device) -> 
         requested="auto",
         max_batch_tokens=int(measured["budget"]["backward"]),
         forward_batch_tokens=int(measured["budget"]["forward"]),
+        pass_overhead_tokens=measured.get("pass_overhead_tokens"),
         source="measured",
         reason=reason,
     )
@@ -322,4 +332,15 @@ def measure(task: Any) -> dict[str, Any]:
         per_token = {str(b): times[str(b)] / (max(1, b // per_row) * per_row) for b in BUDGETS}
         out["per_token_by_budget"][name] = {"precision": chosen, **per_token}
         out["budget"][name] = int(min(per_token, key=lambda b: per_token[b]))
+    out["pass_overhead_tokens"] = _pass_overhead(task, out, per_row)
     return out
+
+
+def _pass_overhead(task: Any, measured: dict[str, Any], per_row: int) -> float:
+    """The fixed cost of one forward pass in tokens of the chosen forward precision: a one-row
+    pass's time less its tokens' share at the per-token cost of the chosen pass size."""
+    chosen = measured["per_token_by_budget"]["forward"]
+    per_token = chosen[str(measured["budget"]["forward"])]
+    fns = {"one row": _pass_fn(task, chosen["precision"], False, 1)}
+    one_row = _time_interleaved(fns, task.wrapper.device)["one row"]
+    return max(0.0, one_row / per_token - per_row)

@@ -52,6 +52,9 @@ class PrecisionPlan:
     requested: str = "fp32"
     max_batch_tokens: int | None = None  # measured best pass size of gradient passes (auto)
     forward_batch_tokens: int | None = None  # … and of forward passes
+    # measured fixed cost of one forward pass, in tokens of the forward precision (auto): the
+    # engine reuses KV-cached prefixes only where that beats full forwards (engine/prefix.py)
+    pass_overhead_tokens: float | None = None
     source: str = "requested"  # requested | measured | cached | default
     reason: str = ""
 
