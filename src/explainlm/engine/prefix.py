@@ -11,9 +11,9 @@ original as every variant's reference. On a long text, occlusion then runs about
 Other classifiers (encoders, multi-token verbalizers) keep the full forwards.
 
 Reuse runs fewer tokens in more, smaller passes (suffixes of many lengths, grouped by length). A
-pass has a fixed cost however small it is, and it weighs more where tokens are cheap: SmolLM2 at 2
-threads on an AMX CPU took 55 ms for an 8-token pass in bf16 (≈ 200 bf16 tokens' worth) and 71 ms
-in fp32 (≈ 60 fp32 tokens), so short texts are scored faster by full forwards in bf16.
+pass has a fixed cost however small it is, and it weighs more where tokens are cheap: for SmolLM2
+at 2 threads on an AMX CPU it is worth ~200 tokens in bf16 and ~60 in fp32
+(benchmarks/prefix_reuse.py), so short texts are scored faster by full forwards in bf16.
 :func:`plan_reuse` lays out the passes, and the engine compares both plans' cost with the per-pass
 overhead its precision plan measured (:attr:`PrecisionPlan.pass_overhead_tokens`).
 """
