@@ -12,6 +12,7 @@ summary, and saves every per-sentence result (gzipped JSON) so that the numbers 
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import json
 import os
@@ -61,8 +62,16 @@ def main() -> None:
     )
     ap.add_argument(
         "--partial",
+        nargs="+",
         default=None,
-        help="write the results of the texts this stored run finished so far (an interrupted run)",
+        help="write the results of the texts these stored runs finished so far, in this order (an "
+        "interrupted run; or runs over consecutive slices, --offset, merged into one)",
+    )
+    ap.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="start at sentence OFFSET + 1 (a slice to run in a second process; merge with --partial)",
     )
     args = ap.parse_args()
 
@@ -73,7 +82,7 @@ def main() -> None:
     cls_name, extra = TASKS[args.task]
     fields = {
         "model": args.model,
-        "input": str(DATA),
+        "input": str(sliced(args.offset) if args.offset else DATA),
         "text_column": "sentence",
         "limit": args.limit,
         "chunk_size": args.chunk_size,
@@ -113,7 +122,7 @@ def main() -> None:
         "load_before": load_before,
         "load_after": load_after,
         "wall_s": wall if not args.partial else None,
-        "partial": bool(args.partial),
+        "partial": bool(args.partial) and len(result.items) < args.limit,
         "request": request.spec(),
         **result.to_json_doc(),
     }
@@ -142,25 +151,47 @@ def main() -> None:
     print(f"saved {out}")
 
 
-def partial(request, store, run_id: str):  # noqa: ANN001, ANN201
-    """The finished texts of an interrupted run (in text order) with their summary."""
+def sliced(offset: int) -> Path:
+    """SST-2 test sentences from ``offset + 1`` on, as a TSV under $EXPLAINLM_HOME (not the repo)."""
+    from explainlm.paths import home_dir
+
+    lines = DATA.read_text(encoding="utf-8").splitlines(keepends=True)
+    out = home_dir() / "inputs" / f"sst2-test-from-{offset + 1}.tsv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(lines[0] + "".join(lines[1 + offset :]), encoding="utf-8")
+    return out
+
+
+def partial(request, store, run_ids: list[str]):  # noqa: ANN001, ANN201
+    """The finished texts of interrupted runs (each in text order, the runs in the order given)
+    with their summary; they must be the first sentences of SST-2 test, in order."""
     from explainlm.whatif import summary as summaries
     from explainlm.whatif.anchors import AnchorResult
     from explainlm.whatif.attacks import AttackResult
     from explainlm.whatif.counterfactuals import CounterfactualResult
     from explainlm.whatif.jobs import WhatIfRun
 
-    rec = store.get_run(run_id)
-    items = [v for _, v in sorted(store.get_items(rec.run_id, rec.command).items())]
-    kind = rec.command
+    items, kinds, ids = [], set(), []
+    for run_id in run_ids:
+        rec = store.get_run(run_id)
+        kinds.add(rec.command)
+        ids.append(rec.run_id)
+        items += [v for _, v in sorted(store.get_items(rec.run_id, rec.command).items())]
+    (kind,) = kinds
+    with DATA.open(encoding="utf-8") as fh:
+        first = [r["sentence"] for r in csv.DictReader(fh, delimiter="\t")][: len(items)]
+    if [it["text"] for it in items] != first:
+        raise SystemExit("the runs' texts are not the first SST-2 test sentences in order")
     if kind == "counterfactual":
         s = summaries.counterfactual_summary([CounterfactualResult.from_dict(d) for d in items])
     elif kind == "attack":
         s = summaries.attack_summary([AttackResult.from_dict(d) for d in items])
     else:
-        s = summaries.anchor_summary([AnchorResult.from_dict(d) for d in items])
+        texts = [it["text"] for it in items]
+        s = summaries.anchor_summary([AnchorResult.from_dict(d) for d in items], texts)
     s["partial_of"] = request.limit
-    return WhatIfRun(kind, rec.run_id, request.model, items, s, request.spec())
+    s["runs"] = ids
+    return WhatIfRun(kind, ids[0], request.model, items, s, request.spec())
 
 
 if __name__ == "__main__":
