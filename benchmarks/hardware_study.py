@@ -226,8 +226,19 @@ def main() -> int:
         help="adaptive IG's tolerance (0: no adaptive contender)",
     )
     ap.add_argument("--json", default=None, help="write the JSON document here")
+    ap.add_argument(
+        "--without-bf16",
+        action="store_true",
+        help="emulate a CPU without bf16 support: auto may not choose bf16 (the kernels are "
+        "still this CPU's; the cache entry is the emulated machine's own)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    if args.without_bf16:
+        from explainlm.models import autotune
+
+        autotune.bf16_hardware = lambda device: None
+        log("emulating a CPU without bf16: auto's candidates are fp32 and int8")
     docs: dict[str, Any] = {}
     for suite in args.suite:
         log(f"suite {suite}")
@@ -246,6 +257,7 @@ def main() -> int:
             fn = peers_suite if suite == "peers" else shapley_error_suite
             docs[suite] = fn(load_model(MINILM), args.n, args.rounds)
         doc = docs[suite]
+        doc["without_bf16"] = args.without_bf16
         text = format_table(doc) if "contenders" in doc else format_errors(doc)
         print(f"\n## {suite}\n\n{text}\n", flush=True)
         if args.json:
