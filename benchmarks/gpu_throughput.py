@@ -72,9 +72,9 @@ def classifier_source(path: str, folder: Path) -> tuple[str, str]:
 
 def tiny_models(folder: Path) -> tuple[str, str]:
     """Tiny random BERT classifier and Llama LM with the real tokenizers (the tests' models)."""
-    from tiny_models import tiny_bert, tiny_llama
+    from explainlm.models.tiny import build_tiny_bert, build_tiny_llama
 
-    return tiny_bert(folder / "bert"), tiny_llama(folder / "llama")
+    return str(build_tiny_bert(folder / "bert")), str(build_tiny_llama(folder / "llama"))
 
 
 def timed(clf: Any, method: str, texts: list[str], args: Any) -> dict[str, Any]:

@@ -65,9 +65,9 @@ def sentences(path: Path, skip: int, n: int) -> list[str]:
 
 def tiny_model(folder: Path) -> str:
     """A 2-layer random BERT with MiniLM's tokenizer (the test suite's tiny model)."""
-    from tiny_models import tiny_bert
+    from explainlm.models.tiny import build_tiny_bert
 
-    return tiny_bert(folder)
+    return str(build_tiny_bert(folder))
 
 
 def configs(cores: int, wanted: list[str], gpus: float) -> dict[str, dict[str, Any]]:

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 from explainlm.models import ModelWrapper
 from explainlm.models.sources import resolve_source
+from explainlm.models.tiny import build_tiny_bert, build_tiny_llama
 from explainlm.paths import data_dir as resolve_data_dir
 
 
@@ -49,61 +49,7 @@ def smollm_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     """A 2-layer, 32-dim random BERT sequence classifier with MiniLM's WordPiece tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    out = tmp_path_factory.mktemp("tiny-bert")
-    tok = AutoTokenizer.from_pretrained(minilm_dir)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=2,
-        initializer_range=0.2,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
-    )
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(cfg)
-    model.config.architectures = ["BertForSequenceClassification"]
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
-TINY_LLAMA_SHAPE = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 256,
-}
-
-
-def build_tiny_llama(out: Path, tokenizer_dir: Path, **shape: int) -> Path:
-    """Save a random Llama causal LM (seed 0) with ``tokenizer_dir``'s tokenizer into ``out``,
-    of TINY_LLAMA_SHAPE with the LlamaConfig fields in ``shape`` overridden."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        **{**TINY_LLAMA_SHAPE, **shape},
-        initializer_range=0.2,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
-    model.config.architectures = ["LlamaForCausalLM"]
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), minilm_dir)
 
 
 @pytest.fixture(scope="session")
