@@ -190,6 +190,22 @@ def test_decision_rule() -> None:
     assert (plan.forward, plan.backward) == ("bf16", "fp32")
 
 
+def test_pass_size_leaves_the_default_only_by_the_margin() -> None:
+    """A size is taken over the default 2,048 only if it is at least 1.10x faster per token, and
+    the measured sweep runs the precisions the plan will use (not merely the fastest)."""
+    assert cal.choose_budget({"1024": 3.09e-4, "2048": 3.06e-4, "4096": 3.04e-4}) == 2048
+    assert cal.choose_budget({"1024": 6.2e-3, "2048": 1.79e-3, "4096": 1.54e-3}) == 4096
+    assert cal.choose_budget({"1024": 1.0e-3, "2048": 1.5e-3, "4096": 2.0e-3}) == 1024
+    # bf16 autocast 1.05x faster for gradients: within the margin, so the plan (and its pass
+    # size sweep) is fp32
+    m = {
+        "forward": {"fp32": 1.0, "bf16-weights": 0.3, "bf16-autocast": 0.5},
+        "backward": {"fp32": 1.0, "bf16-weights": 1.0, "bf16-autocast": 0.95},
+        "max_prob_diff": {"fp32": 0.0, "bf16-weights": 0.002, "bf16-autocast": 0.002},
+    }
+    assert cal.choose(m) == ("bf16-weights", "fp32")
+
+
 def test_agreement_is_the_largest_probability_change(bert_clf) -> None:
     """Against the public ``predict`` path, one text at a time (not the batched scores the
     agreement gate itself uses)."""

@@ -14,7 +14,8 @@ How ``auto`` decides (see docs/performance.md):
    if it is at least :data:`SPEEDUP_MARGIN` times faster, and a forward candidate only if its class
    probabilities on a few fixed sentences (:data:`AGREEMENT_TEXTS`, in the task's template) stay
    within :data:`MAX_PROB_DIFF` of float32's. Then the pass size (rows × padded tokens) is chosen
-   among :data:`BUDGETS` for the chosen gradient and forward precisions, and the fixed cost of one
+   among :data:`BUDGETS` for the chosen gradient and forward precisions (another size than the
+   default only if it is :data:`SPEEDUP_MARGIN` faster per token), and the fixed cost of one
    forward pass is measured (a one-row pass, in tokens' worth): the engine weighs it when it
    decides whether reusing KV-cached prefixes beats full forwards (:mod:`explainlm.engine.prefix`).
    Entries measured by an older version (:data:`CACHE_VERSION`) are measured again.
@@ -38,6 +39,7 @@ from typing import Any
 
 import torch
 
+from explainlm.models.batching import DEFAULT_MAX_BATCH_TOKENS
 from explainlm.models.precision import (
     PrecisionPlan,
     check_precision,
@@ -68,7 +70,7 @@ MEASURE_BUDGET = 2048
 SEQ_LEN = 32  # tokens per synthetic row: a typical sentence inside its template
 ROUNDS = 2
 CACHE_FILE = "autotune.json"
-CACHE_VERSION = 2  # 2: the per-pass overhead is measured
+CACHE_VERSION = 3  # 2: the per-pass overhead; 3: pass sizes for the plan's precisions, with margin
 CPU_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
 
@@ -189,8 +191,10 @@ def resolve_precision(
     return plan
 
 
-def decide(measured: dict[str, Any], bf16: str | None, device: torch.device) -> PrecisionPlan:
-    """The plan from measured seconds per token (see the module docstring)."""
+def choose(measured: dict[str, Any]) -> tuple[str, str]:
+    """The forward and gradient candidates (e.g. ``bf16-weights``, ``fp32``) the rule picks from
+    measured seconds per token: the fastest one that is :data:`SPEEDUP_MARGIN` faster than fp32
+    (forward ones only within the agreement gate), with one bf16 mode for both kinds."""
     fwd, bwd = measured["forward"], measured["backward"]
     diffs = measured.get("max_prob_diff", {})
     fwd = {k: v for k, v in fwd.items() if diffs.get(k, 0.0) <= MAX_PROB_DIFF}
@@ -212,6 +216,26 @@ def decide(measured: dict[str, Any], bf16: str | None, device: torch.device) -> 
             if fwd.get(f"bf16-{mode}", 1e9) * SPEEDUP_MARGIN <= fwd["fp32"]
             else "fp32"
         )
+    return f, b
+
+
+def choose_budget(per_token: dict[str, float]) -> int:
+    """The pass size (tokens) with the least measured time per token, if that is at least
+    :data:`SPEEDUP_MARGIN` less than at the default size; else the default (a difference of a few
+    per cent between sizes is noise on a shared machine, and a real workload's rows differ from the
+    synthetic ones)."""
+    best = min(per_token, key=lambda b: per_token[b])
+    default = str(DEFAULT_MAX_BATCH_TOKENS)
+    if default in per_token and per_token[default] / per_token[best] < SPEEDUP_MARGIN:
+        return DEFAULT_MAX_BATCH_TOKENS
+    return int(best)
+
+
+def decide(measured: dict[str, Any], bf16: str | None, device: torch.device) -> PrecisionPlan:
+    """The plan from measured seconds per token (see the module docstring)."""
+    fwd, bwd = measured["forward"], measured["backward"]
+    f, b = choose(measured)
+    mode = next((c.split("-")[1] for c in (b, f) if c.startswith("bf16")), "weights")
     reason = (
         f"measured on {device.type} (bf16 hardware: {bf16 or 'none'}): gradient passes "
         f"{bwd['fp32'] / bwd[b]:.2f}x with {b}, forward passes {fwd['fp32'] / fwd[f]:.2f}x with {f}"
@@ -320,18 +344,14 @@ def measure(task: Any) -> dict[str, Any]:
     out["max_prob_diff"] = {c: agreement(task, c) for c in fwd_c}
     out["budget"] = {}
     out["per_token_by_budget"] = {}
-    for name, backward in (("forward", False), ("backward", True)):
-        ok = {
-            k: v
-            for k, v in out[name].items()
-            if backward or out["max_prob_diff"][k] <= MAX_PROB_DIFF
-        }
-        chosen = min(ok, key=lambda k: ok[k])
+    for name, backward, chosen in zip(
+        ("forward", "backward"), (False, True), choose(out), strict=True
+    ):
         fns = {str(b): _pass_fn(task, chosen, backward, max(1, b // per_row)) for b in BUDGETS}
         times = _time_interleaved(fns, device, warmup=False)  # the variant is warm already
         per_token = {str(b): times[str(b)] / (max(1, b // per_row) * per_row) for b in BUDGETS}
         out["per_token_by_budget"][name] = {"precision": chosen, **per_token}
-        out["budget"][name] = int(min(per_token, key=lambda b: per_token[b]))
+        out["budget"][name] = choose_budget(per_token)
     out["pass_overhead_tokens"] = _pass_overhead(task, out, per_row)
     return out
 
