@@ -12,6 +12,7 @@ and so do the benchmarks' smoke runs (``--tiny``). Their predictions mean nothin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -47,12 +48,7 @@ def build_tiny_bert(out: Path, tokenizer_dir: Path | None = None) -> Path:
         id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1},
     )
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(cfg)
-    model.config.architectures = ["BertForSequenceClassification"]
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return Path(out)
+    return _save_seeded(BertForSequenceClassification, cfg, tok, out)
 
 
 def build_tiny_llama(out: Path, tokenizer_dir: Path | None = None, **shape: int) -> Path:
@@ -70,9 +66,14 @@ def build_tiny_llama(out: Path, tokenizer_dir: Path | None = None, **shape: int)
         pad_token_id=tok.pad_token_id,
         tie_word_embeddings=True,
     )
+    return _save_seeded(LlamaForCausalLM, cfg, tok, out)
+
+
+def _save_seeded(model_class: Any, cfg: Any, tok: Any, out: Path) -> Path:
+    """Build ``model_class(cfg)`` from seed 0 and save it with ``tok`` into ``out``."""
     torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
-    model.config.architectures = ["LlamaForCausalLM"]
+    model = model_class(cfg)
+    model.config.architectures = [model_class.__name__]
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return Path(out)
