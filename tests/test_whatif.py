@@ -258,6 +258,28 @@ def test_anchor_finds_the_deciding_word(lexicon) -> None:
     assert r.rule() == "IF 'wonderful' THEN positive"
 
 
+def test_a_text_gets_the_same_anchor_and_attack_in_any_batch(lexicon, similarity) -> None:
+    """Random streams belong to the text (not its position in a chunk), so a dataset job resumed
+    with another chunk size, or one text on the what-if page, repeats the uninterrupted result."""
+    texts = ["great acting but a dull plot", "not a bad film at all", "a dull and boring story"]
+    cfg = AnchorConfig(threshold=0.95, validation_samples=50, max_samples=300)
+
+    def anchors(batch: list[str]) -> list[tuple]:
+        out = AnchorExplainer(Oracle(lexicon), cfg, seed=3).explain(batch)
+        return [(r.text, r.words, r.precision, r.queries, r.examples_kept) for r in out]
+
+    together = anchors(texts)
+    alone = [anchors([t])[0] for t in reversed(texts)][::-1]
+    assert together == alone
+    attack_cfg = AttackConfig(kind="char", max_queries=40, min_similarity=0.0, seed=3)
+
+    def attacks(batch: list[str]) -> list[tuple]:
+        out = Attacker(Oracle(lexicon), attack_cfg, similarity=similarity).attack(batch)
+        return [(r.text, r.adversarial, r.queries, [e.to_dict() for e in r.edits]) for r in out]
+
+    assert attacks(texts) == [attacks([t])[0] for t in reversed(texts)][::-1]
+
+
 # ---------------------------------------------------------------------------------- attacks
 @pytest.mark.parametrize("kind", ["word", "char"])
 def test_attacks_respect_their_constraints_and_really_flip(lexicon, similarity, kind) -> None:

@@ -31,7 +31,7 @@ from explainlm.errors import UserError
 from explainlm.whatif.anchor_search import anchor_estimate, anchor_search
 from explainlm.whatif.kl_lucb import interval
 from explainlm.whatif.oracle import QueryCounter
-from explainlm.whatif.text import WordText, match_case
+from explainlm.whatif.text import WordText, match_case, text_rng
 
 PERTURBATIONS = ("unk", "remove", "llm")
 
@@ -260,7 +260,7 @@ class AnchorExplainer:
                 samplers[i],
                 cfg,
                 counters[i],
-                np.random.default_rng([self.seed, i]),
+                text_rng(self.seed, texts[i]),
             )
             for i in todo
         ]
@@ -309,9 +309,9 @@ class AnchorExplainer:
     ) -> None:
         """Re-estimate each anchor's precision from fresh samples (no selection bias)."""
         cfg = self.config
-        rng = np.random.default_rng([self.seed, 7919])
         texts, owner = [], []
         for k, s in samplers.items():
+            rng = text_rng(self.seed, results[k].text, 7919)  # a stream apart from the search's
             drawn, _ = s.sample(results[k].indices, cfg.validation_samples, rng)
             texts += drawn
             owner += [k] * len(drawn)

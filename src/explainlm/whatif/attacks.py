@@ -32,7 +32,7 @@ from explainlm.errors import UserError
 from explainlm.progress import Progress
 from explainlm.whatif.goals import Goal, make_goal
 from explainlm.whatif.oracle import QueryCounter, Search, drive
-from explainlm.whatif.text import Edit, WordText, char_edit_distance, match_case
+from explainlm.whatif.text import Edit, WordText, char_edit_distance, match_case, text_rng
 
 ATTACKS = ("word", "char")
 RANKINGS = ("gradient", "occlusion")
@@ -356,7 +356,7 @@ class Attacker:
                     "no word to perturb (only stop words or punctuation)",
                 )
             else:
-                rng = np.random.default_rng([cfg.seed, i])
+                rng = text_rng(cfg.seed, text)
                 searches.append(_search(attack, goal.original, p, self.neighbours, rng))
                 attacks.append((r, attack))
             results.append(r)
