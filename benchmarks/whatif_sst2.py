@@ -179,7 +179,7 @@ def partial(request, store, run_ids: list[str]):  # noqa: ANN001, ANN201
         items += [v for _, v in sorted(store.get_items(rec.run_id, rec.command).items())]
     (kind,) = kinds
     with DATA.open(encoding="utf-8") as fh:
-        first = [r["sentence"] for r in csv.DictReader(fh, delimiter="\t")][: len(items)]
+        first = [r["sentence"].strip() for r in csv.DictReader(fh, delimiter="\t")][: len(items)]
     if [it["text"] for it in items] != first:
         raise SystemExit("the runs' texts are not the first SST-2 test sentences in order")
     if kind == "counterfactual":

@@ -112,3 +112,24 @@ def test_contrast_set_predictions_are_the_models_own() -> None:
     assert [p.label for p in clf.predict([e["text"] for e in sample])] == [
         e["predicted"] for e in sample
     ]
+
+
+ANCHORS = [p for p in SAVED if "-anchor-" in p.name]
+
+
+@pytest.mark.parametrize("path", ANCHORS, ids=[p.name for p in ANCHORS])
+def test_anchor_summaries_follow_from_their_results(path: Path) -> None:
+    """The anchor numbers in RESULTS (merged slices included): each mean recomputed from the
+    per-sentence results, and every reported interval contains its estimate."""
+    doc = _load(path)
+    done = [r for r in doc["results"] if r["skipped"] is None]
+    assert len(done) == doc["summary"]["n_explained"] and done
+    for key, values in (
+        ("precision", [r["precision"] for r in done]),
+        ("coverage", [r["coverage"] for r in done]),
+        ("size", [len(r["indices"]) for r in done]),
+        ("meets_threshold", [float(r["meets_threshold"]) for r in done]),
+    ):
+        assert doc["summary"][key]["mean"] == pytest.approx(sum(values) / len(values)), key
+    assert all(r["precision_low"] <= r["precision"] <= r["precision_high"] for r in done)
+    assert all(r["coverage"] == pytest.approx(0.5 ** len(r["indices"])) for r in done)
