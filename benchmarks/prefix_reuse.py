@@ -30,6 +30,7 @@ def pass_times(clf, sizes: list[tuple[int, int]]) -> dict[str, dict[str, float]]
     from explainlm.models import autotune
 
     out: dict[str, dict[str, float]] = {}
+    seq_len = autotune.SEQ_LEN
     for cand in ("fp32", "bf16-weights"):
         out[cand] = {}
         for rows, seq in sizes:
@@ -42,6 +43,7 @@ def pass_times(clf, sizes: list[tuple[int, int]]) -> dict[str, dict[str, float]]
                 fn()
                 times.append(time.perf_counter() - start)
             out[cand][f"{rows}x{seq}"] = 1000 * min(times)
+    autotune.SEQ_LEN = seq_len
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainlm.engine.prefix import ReusePlan, plan_reuse, shared_prefix_length, suffix_cost
+from explainlm.engine.prefix import ReusePlan, plan_reuse, shared_prefix_length
 from explainlm.errors import UserError
 from explainlm.models.batching import token_budget_batches
 from explainlm.models.generation import continuation_logits
@@ -49,7 +49,7 @@ class ContinuationScoring:
         references: Sequence[int] | None = None,
         min_shared_prefix: int = MIN_SHARED_PREFIX,
         reads: Reads | None = None,
-        reuse: bool | None = None,
+        plan: ReusePlan | None = None,
     ) -> list[np.ndarray]:
         """log p of every continuation token after its context, many sequences per pass.
 
@@ -65,10 +65,12 @@ class ContinuationScoring:
         reuse (a reference names itself): an ablated prompt equals its unablated reference up to the
         first removed token, so only the rest is run (:meth:`_reusing_prefixes`). Without it, rows
         that all share a prefix of ``min_shared_prefix`` tokens or more reuse that prefix.
-        Prefixes are reused where :meth:`reuse_pays` predicts it faster (``reuse=True``: the
-        caller decided so already).
+        Prefixes are reused where :meth:`reuse_pays` predicts it faster (``plan``: the reuse plan
+        of these rows, which the caller has laid out and decided on already).
         """
         w = self.forward_wrapper
+        if plan is not None and not all(len(c) for c in contexts):
+            raise ValueError("a reuse plan needs non-empty contexts (they become a start token)")
         contexts = [c if len(c) else self._start_context(c) for c in contexts]
         if reads is not None and alternatives is not None:
             raise ValueError("give alternatives or reads, not both")
@@ -78,13 +80,12 @@ class ContinuationScoring:
                 references = [0] * len(contexts)
         lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
         tokens = sum(lengths)
-        plan = None
-        if w.is_decoder and references is not None:
+        if plan is None and w.is_decoder and references is not None:
             plan = self.reuse_plan(contexts, continuations, references)
-            if not (reuse or self.reuse_pays(plan, lengths, self.max_batch_tokens)):
+            if not self.reuse_pays(plan, lengths, self.max_batch_tokens):
                 plan = None
         if plan is not None:  # the estimate counts what runs: suffixes
-            tokens = suffix_cost(contexts, continuations, references)
+            tokens = plan.suffix_tokens()
         self._stage("scoring continuations", len(contexts), tokens)
         if plan is not None:
             return self._reusing_prefixes(plan, contexts, continuations, alternatives, reads)

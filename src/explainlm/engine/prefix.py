@@ -12,7 +12,7 @@ Other classifiers (encoders, multi-token verbalizers) keep the full forwards.
 
 Reuse runs fewer tokens in more, smaller passes (suffixes of many lengths, grouped by length). A
 pass has a fixed cost however small it is, and it weighs more where tokens are cheap: for SmolLM2
-at 2 threads on an AMX CPU it is worth ~200 tokens in bf16 and ~60 in fp32
+at 2 threads on an AMX CPU it is worth 150–230 tokens in bf16 and 50–110 in fp32
 (benchmarks/prefix_reuse.py), so short texts are scored faster by full forwards in bf16.
 :func:`plan_reuse` lays out the passes, and the engine compares both plans' cost with the per-pass
 overhead its precision plan measured (:attr:`PrecisionPlan.pass_overhead_tokens`).
@@ -61,31 +61,10 @@ def class_scores_reusing_prefixes(
         return None  # full forwards of the variants are predicted faster
     reads = [[(0, t) for t in label_ids]] * len(contexts)
     logprobs = engine.continuation_logprobs(
-        contexts, continuations, references=references, reads=reads, reuse=True
+        contexts, continuations, references=references, reads=reads, plan=plan
     )
     scores = torch.from_numpy(np.stack(logprobs[len(items) :])).float()
     return scores - clf.bias.float().cpu()
-
-
-def suffix_cost(
-    contexts: Sequence[Encoding], continuations: Sequence[Sequence[int]], references: Sequence[int]
-) -> int:
-    """The cost of the rows in tokens when every row reuses its reference's prefix (references
-    run in full): a row's suffix plus a quarter of its cached prefix, as its pass counts it."""
-    total = 0
-    for i, r in enumerate(references):
-        seq = list(contexts[i].input_ids) + list(continuations[i])
-        if i == r:
-            total += len(seq)
-            continue
-        ref = list(contexts[r].input_ids)
-        common = next(
-            (k for k, (a, b) in enumerate(zip(seq, ref, strict=False)) if a != b),
-            min(len(seq), len(ref)),
-        )
-        start = max(0, min(common, len(contexts[i]) - 1))
-        total += len(seq) - start + start / 4
-    return int(total)
 
 
 @dataclass(frozen=True)
@@ -97,6 +76,14 @@ class ReusePlan:
     starts: list[int]
     references: list[int]
     waves: list[tuple[list[list[int]], list[list[int]]]]
+
+    def suffix_tokens(self) -> int:
+        """Tokens the rows run (references in full, the others from their start) plus a quarter
+        of each cached prefix: the progress estimate's count."""
+        total = 0.0
+        for i, (seq, start) in enumerate(zip(self.seqs, self.starts, strict=True)):
+            total += len(seq) if self.references[i] == i else len(seq) - start + start / 4
+        return int(total)
 
     def cost(self, pass_overhead: float) -> float:
         """Tokens the passes run (padding and a quarter of each cached prefix included, as the

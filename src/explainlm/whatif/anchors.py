@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from explainlm.engine.contract import item_rng, stable_key
 from explainlm.errors import UserError
 from explainlm.whatif.anchor_search import anchor_estimate, anchor_search
 from explainlm.whatif.kl_lucb import interval
 from explainlm.whatif.oracle import QueryCounter
-from explainlm.whatif.text import WordText, match_case, text_rng
+from explainlm.whatif.text import WordText, match_case
 
 PERTURBATIONS = ("unk", "remove", "llm")
 
@@ -260,7 +261,7 @@ class AnchorExplainer:
                 samplers[i],
                 cfg,
                 counters[i],
-                text_rng(self.seed, texts[i]),
+                item_rng(self.seed, stable_key(texts[i])),  # the text's own stream
             )
             for i in todo
         ]
@@ -311,7 +312,7 @@ class AnchorExplainer:
         cfg = self.config
         texts, owner = [], []
         for k, s in samplers.items():
-            rng = text_rng(self.seed, results[k].text, 7919)  # a stream apart from the search's
+            rng = item_rng(self.seed, stable_key(results[k].text, "validation"))
             drawn, _ = s.sample(results[k].indices, cfg.validation_samples, rng)
             texts += drawn
             owner += [k] * len(drawn)

@@ -28,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from explainlm.engine.contract import item_rng, stable_key
 from explainlm.errors import UserError
 from explainlm.progress import Progress
 from explainlm.whatif.goals import Goal, make_goal
 from explainlm.whatif.oracle import QueryCounter, Search, drive
-from explainlm.whatif.text import Edit, WordText, char_edit_distance, match_case, text_rng
+from explainlm.whatif.text import Edit, WordText, char_edit_distance, match_case
 
 ATTACKS = ("word", "char")
 RANKINGS = ("gradient", "occlusion")
@@ -356,7 +357,7 @@ class Attacker:
                     "no word to perturb (only stop words or punctuation)",
                 )
             else:
-                rng = text_rng(cfg.seed, text)
+                rng = item_rng(cfg.seed, stable_key(text))  # the text's own stream
                 searches.append(_search(attack, goal.original, p, self.neighbours, rng))
                 attacks.append((r, attack))
             results.append(r)

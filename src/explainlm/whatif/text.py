@@ -17,13 +17,10 @@ landed in it, which is what highlighting and side-by-side diffs need.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from explainlm.models.words import split_words
 
@@ -149,18 +146,6 @@ def apply_edits(wt: WordText, edits: Iterable[Edit]) -> EditedText:
         seen.add(e.index)
     text, where = _render(wt, {e.index: e.replacement for e in edits})
     return EditedText(text, edits, [where[e.index] for e in edits])
-
-
-def text_rng(seed: int, text: str, *streams: int) -> np.random.Generator:
-    """The random stream of one text: from ``seed`` and the text itself (a SHA-256 prefix), so a
-    text gets the same samples whichever batch, chunk or position it is searched in (a dataset
-    job, its resume with another chunk size, the what-if page).
-
-    >>> float(text_rng(0, "a good film").random()) == float(text_rng(0, "a good film").random())
-    True
-    """
-    digest = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
-    return np.random.default_rng([seed, digest, *streams])
 
 
 def match_case(word: str, like: str) -> str:
